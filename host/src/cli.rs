@@ -1,0 +1,115 @@
+//! The `wasmgate` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::gateway::Gateway;
+use crate::manifest::{self, Listener};
+
+/// wasmgate: an Amazon API Gateway compatible gateway with WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "wasmgate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the APIs of a manifest.
+    Serve {
+        /// Listen here instead of the manifest's first listener (e.g. 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Tokio worker threads (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// The manifest.
+        manifest: PathBuf,
+    },
+    /// Validate a manifest and its plugins (compiles them), then exit.
+    Check {
+        /// The manifest.
+        manifest: PathBuf,
+    },
+}
+
+/// Runs the command line; the process exit code is 0 on success.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve {
+            listen,
+            workers,
+            manifest,
+        } => {
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = workers {
+                rt.worker_threads(n.max(1));
+            }
+            rt.enable_all().build()?.block_on(serve(manifest, listen))
+        }
+        Command::Check { manifest } => check(manifest),
+    }
+}
+
+async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let mut config = manifest::load(&path)?;
+    if let Some(addr) = listen {
+        match config.listeners.first_mut() {
+            Some(l) => l.address = addr,
+            None => config.listeners.push(Listener {
+                address: addr,
+                tls: None,
+            }),
+        }
+    }
+    if config.listeners.is_empty() {
+        anyhow::bail!(
+            "{}: no listener: add a [[listeners]] table or pass --listen",
+            path.display()
+        );
+    }
+    let listeners = config.listeners.clone();
+    let gateway = tokio::task::spawn_blocking(move || Gateway::new(config)).await??;
+    let server = crate::server::start(Arc::new(gateway), &listeners).await?;
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn check(path: PathBuf) -> anyhow::Result<()> {
+    let mut config = manifest::load(&path)?;
+    // Compile and link every plugin, with state and cache in a scratch directory.
+    let scratch = std::env::temp_dir().join(format!("wasmgate-check-{}", std::process::id()));
+    config.state_dir = scratch.clone();
+    let (apis, plugins) = (config.apis.len(), config.plugins.len());
+    let result = Gateway::new(config);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result?;
+    println!("{}: ok ({apis} apis, {plugins} plugins)", path.display());
+    Ok(())
+}

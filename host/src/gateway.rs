@@ -1,0 +1,245 @@
+//! The gateway: an immutable [`Snapshot`] of everything a request needs, behind one
+//! swappable pointer. Requests take the snapshot current when they start and finish on it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+
+use crate::http_client::HttpClient;
+use crate::manifest::{ApiDef, Authorization, GatewayConfig, IntegrationKind};
+use crate::router::Router;
+use crate::runtime::{LoadError, Plugin, PluginKind, Runtime, RuntimeConfig};
+use crate::state::{StateLimits, StateStore};
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A plugin failed to load.
+    #[error(transparent)]
+    Plugin(#[from] LoadError),
+    /// A plugin is used as something it is not.
+    #[error("{at}: plugin `{plugin}` is a {actual} plugin, but is used as {expected}")]
+    WrongKind {
+        /// Where it is used.
+        at: String,
+        /// The plugin.
+        plugin: String,
+        /// What it exports.
+        actual: PluginKind,
+        /// What the use needs.
+        expected: &'static str,
+    },
+    /// An API's routes are inconsistent.
+    #[error("apis.{api}.resources: {message}")]
+    Routes {
+        /// The API.
+        api: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The gateway could not start its parts (state store, runtime).
+    #[error("{0:#}")]
+    Setup(anyhow::Error),
+}
+
+/// A cached authorizer outcome.
+#[derive(Debug, Clone)]
+pub enum CachedDecision {
+    /// Allowed as this principal with this context.
+    Allow {
+        /// `principalId`.
+        principal_id: String,
+        /// Context, stringified.
+        context: Vec<(String, String)>,
+    },
+    /// Explicitly denied.
+    Deny,
+}
+
+/// One API, ready to serve.
+pub struct Api {
+    /// Its definition.
+    pub def: ApiDef,
+    /// Its routing table (indices into `def.resources`).
+    pub router: Router,
+    /// Decision caches by authorizer name (only authorizers with a TTL).
+    pub auth_caches: HashMap<String, moka::sync::Cache<String, CachedDecision>>,
+}
+
+/// Everything a request needs, immutable.
+pub struct Snapshot {
+    /// The configuration it was built from.
+    pub config: Arc<GatewayConfig>,
+    /// APIs.
+    pub apis: Vec<Api>,
+    /// Loaded plugins by name.
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    /// The backend HTTP client.
+    pub http: HttpClient,
+    /// When it was built.
+    pub loaded_at: SystemTime,
+}
+
+impl Snapshot {
+    /// The API a request for `host` goes to: the only API, or the one whose id is the
+    /// host's first label (`{apiId}.execute-api.…`, like AWS).
+    pub fn api_for_host(&self, host: &str) -> Option<&Api> {
+        if self.apis.len() == 1 {
+            return self.apis.first();
+        }
+        let label = host.split('.').next().unwrap_or_default();
+        self.apis.iter().find(|a| a.def.id == label)
+    }
+}
+
+/// The process-wide parts that outlive snapshots: runtime, state store, HTTP client.
+pub struct Gateway {
+    runtime: Arc<Runtime>,
+    state: StateStore,
+    http: HttpClient,
+    current: ArcSwap<Snapshot>,
+}
+
+impl Gateway {
+    /// Opens the state store, starts the runtime and builds the first snapshot. Blocking:
+    /// compiles plugins.
+    pub fn new(config: GatewayConfig) -> Result<Gateway, BuildError> {
+        let state = StateStore::open(&config.state_dir.join("state"), StateLimits::default()).map_err(|e| {
+            BuildError::Setup(e.context(format!("opening plugin state in {}", config.state_dir.display())))
+        })?;
+        let http = crate::http_client::new_client();
+        let runtime = Runtime::new(
+            &RuntimeConfig {
+                cache_dir: Some(cache_dir(&config)),
+                max_instances: config.max_plugin_instances,
+            },
+            http.clone(),
+        )
+        .map_err(BuildError::Setup)?;
+        let runtime = Arc::new(runtime);
+        let snapshot = build_snapshot(config, &runtime, &state, &http)?;
+        Ok(Gateway {
+            runtime,
+            state,
+            http,
+            current: ArcSwap::from_pointee(snapshot),
+        })
+    }
+
+    /// The snapshot current now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Builds a snapshot from `config` and makes it current. On error the current one stays.
+    pub fn reload(&self, config: GatewayConfig) -> Result<(), BuildError> {
+        let snapshot = build_snapshot(config, &self.runtime, &self.state, &self.http)?;
+        self.current.store(Arc::new(snapshot));
+        Ok(())
+    }
+}
+
+fn cache_dir(config: &GatewayConfig) -> PathBuf {
+    config.state_dir.join("compiled")
+}
+
+/// Loads every plugin and builds every API. Blocking.
+pub fn build_snapshot(
+    config: GatewayConfig,
+    runtime: &Runtime,
+    state: &StateStore,
+    http: &HttpClient,
+) -> Result<Snapshot, BuildError> {
+    let mut plugins = BTreeMap::new();
+    for (name, def) in &config.plugins {
+        plugins.insert(name.clone(), runtime.load(def, state)?);
+    }
+    let expect = |at: String, plugin: &str, kind: PluginKind, expected: &'static str| -> Result<(), BuildError> {
+        let actual = plugins[plugin].kind();
+        if actual == kind {
+            Ok(())
+        } else {
+            Err(BuildError::WrongKind {
+                at,
+                plugin: plugin.to_string(),
+                actual,
+                expected,
+            })
+        }
+    };
+    let mut apis = Vec::new();
+    for def in &config.apis {
+        let mut auth_caches = HashMap::new();
+        for (name, a) in &def.authorizers {
+            expect(
+                format!("apis.{}.authorizers.{name}", def.name),
+                &a.plugin,
+                PluginKind::Authorizer,
+                "an authorizer",
+            )?;
+            if a.ttl > Duration::ZERO {
+                auth_caches.insert(
+                    name.clone(),
+                    moka::sync::Cache::builder()
+                        .max_capacity(10_000)
+                        .time_to_live(a.ttl)
+                        .build(),
+                );
+            }
+        }
+        for r in &def.resources {
+            for (verb, m) in &r.methods {
+                let at = format!(
+                    "apis.{}.resources.\"{}\".resourceMethods.{verb}.methodIntegration",
+                    def.name, r.path
+                );
+                if let IntegrationKind::Plugin { plugin } = &m.integration.kind {
+                    expect(
+                        format!("{at}.plugin"),
+                        plugin,
+                        PluginKind::Integration,
+                        "an integration",
+                    )?;
+                }
+                for (key, t) in [
+                    ("request_transform", &m.integration.request_transform),
+                    ("response_transform", &m.integration.response_transform),
+                ] {
+                    if let Some(t) = t {
+                        expect(
+                            format!("{at}.{key}.plugin"),
+                            &t.plugin,
+                            PluginKind::Transform,
+                            "a transform",
+                        )?;
+                    }
+                }
+                debug_assert!(
+                    matches!(&m.authorization, Authorization::None)
+                        || matches!(&m.authorization, Authorization::Custom(a) if def.authorizers.contains_key(a))
+                );
+            }
+        }
+        let router = Router::new(def.resources.iter().enumerate().map(|(i, r)| (i, r.path.as_str()))).map_err(|e| {
+            BuildError::Routes {
+                api: def.name.clone(),
+                message: e.0,
+            }
+        })?;
+        apis.push(Api {
+            def: def.clone(),
+            router,
+            auth_caches,
+        });
+    }
+    Ok(Snapshot {
+        config: Arc::new(config),
+        apis,
+        plugins,
+        http: http.clone(),
+        loaded_at: SystemTime::now(),
+    })
+}

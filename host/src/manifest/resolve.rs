@@ -1,0 +1,1023 @@
+//! Validation and resolution of a parsed manifest into the runtime model.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
+
+use super::schema::{self, EdgeLimits};
+
+/// The resolved gateway configuration: checked, with absolute paths.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The manifest's directory.
+    pub base_dir: PathBuf,
+    /// Plugin state and compiled-component cache.
+    pub state_dir: PathBuf,
+    /// Region shown in method ARNs.
+    pub region: String,
+    /// Account id shown in method ARNs.
+    pub account_id: String,
+    /// Edge limits.
+    pub limits: EdgeLimits,
+    /// Pooling allocator slots for plugin instances.
+    pub max_plugin_instances: u32,
+    /// Listeners.
+    pub listeners: Vec<Listener>,
+    /// Plugins by name.
+    pub plugins: BTreeMap<String, PluginDef>,
+    /// REST APIs.
+    pub apis: Vec<ApiDef>,
+}
+
+/// A listener.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// Address to bind.
+    pub address: SocketAddr,
+    /// TLS certificate and key files.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of a TLS listener.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// A plugin definition.
+#[derive(Debug, Clone)]
+pub struct PluginDef {
+    /// The plugin's name (also its state namespace).
+    pub name: String,
+    /// Where its component comes from.
+    pub source: PluginSource,
+    /// Its configuration, flattened to strings.
+    pub config: Vec<(String, String)>,
+    /// Hosts it may reach.
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Its limits.
+    pub limits: PluginLimits,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A `.wasm` file.
+    File(PathBuf),
+    /// A built-in plugin, embedded in the gateway binary.
+    Builtin(String),
+}
+
+/// Resource limits of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Most linear memory of one instance.
+    pub memory_bytes: usize,
+    /// Deadline of one call.
+    pub timeout: Duration,
+    /// Warm instances kept for reuse (0 = fresh instance per call).
+    pub warm_instances: usize,
+}
+
+/// Default memory limit of a plugin instance.
+pub const DEFAULT_PLUGIN_MEMORY_MB: u64 = 64;
+/// Most memory a plugin may be given (the pooling allocator's slot size).
+pub const MAX_PLUGIN_MEMORY_MB: u64 = 1024;
+/// Default call deadline of a plugin.
+pub const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 1000;
+
+/// A REST API.
+#[derive(Debug, Clone)]
+pub struct ApiDef {
+    /// The manifest's name for it.
+    pub name: String,
+    /// `restApiId` (`$context.apiId`).
+    pub id: String,
+    /// Stages by name.
+    pub stages: BTreeMap<String, StageDef>,
+    /// Authorizers by name.
+    pub authorizers: BTreeMap<String, AuthorizerDef>,
+    /// Resources.
+    pub resources: Vec<ResourceDef>,
+}
+
+/// A stage.
+#[derive(Debug, Clone)]
+pub struct StageDef {
+    /// Stage name (first path segment).
+    pub name: String,
+    /// Stage variables.
+    pub variables: BTreeMap<String, String>,
+}
+
+/// An authorizer.
+#[derive(Debug, Clone)]
+pub struct AuthorizerDef {
+    /// Its name (`authorizerId`).
+    pub name: String,
+    /// TOKEN or REQUEST.
+    pub kind: AuthorizerKind,
+    /// The plugin that decides.
+    pub plugin: String,
+    /// Identity sources.
+    pub identity_sources: Vec<IdentitySource>,
+    /// TOKEN: the regex a token must match.
+    pub validation: Option<Regex>,
+    /// Decision cache lifetime (zero = no cache).
+    pub ttl: Duration,
+}
+
+/// TOKEN or REQUEST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizerKind {
+    /// One header carries the identity.
+    Token,
+    /// Several request values make the identity.
+    Request,
+}
+
+/// Where an identity value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// `method.request.header.X`.
+    Header(String),
+    /// `method.request.querystring.X`.
+    Query(String),
+    /// `stageVariables.X`.
+    StageVariable(String),
+    /// `context.X`.
+    Context(String),
+}
+
+/// A resource.
+#[derive(Debug, Clone)]
+pub struct ResourceDef {
+    /// `$context.resourceId`: a stable id derived from the API and path.
+    pub id: String,
+    /// The resource path, e.g. `/pets/{petId}`.
+    pub path: String,
+    /// Methods by verb (`ANY` included).
+    pub methods: BTreeMap<String, MethodDef>,
+}
+
+/// A method.
+#[derive(Debug, Clone)]
+pub struct MethodDef {
+    /// The verb, or `ANY`.
+    pub verb: String,
+    /// Authorization.
+    pub authorization: Authorization,
+    /// Declared request parameters.
+    pub request_parameters: Vec<DeclaredParameter>,
+    /// The integration.
+    pub integration: IntegrationDef,
+}
+
+/// How a method authorizes callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// `NONE`.
+    None,
+    /// `CUSTOM` with the named authorizer.
+    Custom(String),
+}
+
+/// A declared method request parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredParameter {
+    /// `path`, `querystring` or `header`.
+    pub location: ParamLocation,
+    /// Its name.
+    pub name: String,
+    /// Whether it is required.
+    pub required: bool,
+}
+
+/// Where a request parameter lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamLocation {
+    /// A path parameter.
+    Path,
+    /// A query string parameter.
+    Query,
+    /// A header.
+    Header,
+}
+
+/// An integration.
+#[derive(Debug, Clone)]
+pub struct IntegrationDef {
+    /// What kind.
+    pub kind: IntegrationKind,
+    /// `timeoutInMillis`.
+    pub timeout: Duration,
+    /// `requestParameters`: target ← source.
+    pub request_parameters: Vec<(ParamTarget, ParamSource)>,
+    /// `requestTemplates` by media type.
+    pub request_templates: BTreeMap<String, String>,
+    /// `passthroughBehavior`.
+    pub passthrough: Passthrough,
+    /// Integration responses.
+    pub responses: Vec<IntegrationResponseDef>,
+    /// A transform on the request body.
+    pub request_transform: Option<TransformDef>,
+    /// A transform on the response body.
+    pub response_transform: Option<TransformDef>,
+}
+
+/// Integration kinds this gateway runs.
+#[derive(Debug, Clone)]
+pub enum IntegrationKind {
+    /// `MOCK`: the response comes from the manifest.
+    Mock,
+    /// `HTTP_PROXY`: the request is streamed to `uri` and the response streamed back.
+    HttpProxy {
+        /// Backend verb; `None` = the request's verb.
+        method: Option<String>,
+        /// The backend URL template.
+        uri: String,
+    },
+    /// `PLUGIN`: an integration plugin produces the response.
+    Plugin {
+        /// The plugin's name.
+        plugin: String,
+    },
+}
+
+/// `passthroughBehavior`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passthrough {
+    /// `WHEN_NO_MATCH`.
+    WhenNoMatch,
+    /// `WHEN_NO_TEMPLATES`.
+    WhenNoTemplates,
+    /// `NEVER`.
+    Never,
+}
+
+/// A target of `requestParameters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamTarget {
+    /// `integration.request.path.X`.
+    Path(String),
+    /// `integration.request.querystring.X`.
+    Query(String),
+    /// `integration.request.header.X`.
+    Header(String),
+}
+
+/// A source of `requestParameters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamSource {
+    /// `method.request.path.X`.
+    Path(String),
+    /// `method.request.querystring.X` (the last value).
+    Query(String),
+    /// `method.request.header.X` (the last value).
+    Header(String),
+    /// `method.request.multivaluequerystring.X` (all values, comma-joined).
+    MultiQuery(String),
+    /// `method.request.multivalueheader.X` (all values, comma-joined).
+    MultiHeader(String),
+    /// `stageVariables.X`.
+    StageVariable(String),
+    /// `context.X`.
+    Context(String),
+    /// `'literal'`.
+    Literal(String),
+}
+
+/// An integration response.
+#[derive(Debug, Clone)]
+pub struct IntegrationResponseDef {
+    /// The method response status.
+    pub status: u16,
+    /// The selection regex (whole-string match); `None` = default.
+    pub selection: Option<Regex>,
+    /// Static response headers.
+    pub headers: Vec<(String, String)>,
+    /// Bodies by media type.
+    pub templates: BTreeMap<String, String>,
+}
+
+/// A transform plugin in one phase.
+#[derive(Debug, Clone)]
+pub struct TransformDef {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The template handed to it.
+    pub template: Option<String>,
+}
+
+type Invalid = (String, String);
+
+fn bad(at: impl Into<String>, message: impl Into<String>) -> Invalid {
+    (at.into(), message.into())
+}
+
+/// Verbs a method may have.
+pub const VERBS: &[&str] = &["ANY", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
+
+pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig, Invalid> {
+    let g = m.gateway;
+    let limits = g.limits;
+    if limits.max_body_bytes == 0 {
+        return Err(bad("gateway.limits.max_body_bytes", "must be greater than 0"));
+    }
+    if limits.max_header_bytes < 1024 {
+        return Err(bad("gateway.limits.max_header_bytes", "must be at least 1024"));
+    }
+    if limits.max_connections == 0 {
+        return Err(bad("gateway.limits.max_connections", "must be greater than 0"));
+    }
+    for (name, v) in [
+        ("header_read_timeout_ms", limits.header_read_timeout_ms),
+        ("body_read_timeout_ms", limits.body_read_timeout_ms),
+        ("idle_timeout_ms", limits.idle_timeout_ms),
+    ] {
+        if v == 0 {
+            return Err(bad(format!("gateway.limits.{name}"), "must be greater than 0"));
+        }
+    }
+    if g.max_plugin_instances == 0 {
+        return Err(bad("gateway.max_plugin_instances", "must be greater than 0"));
+    }
+
+    let mut listeners = Vec::new();
+    for (i, l) in m.listeners.iter().enumerate() {
+        let address = l.address.parse::<SocketAddr>().map_err(|_| {
+            bad(
+                format!("listeners[{i}].address"),
+                format!("`{}` is not an address like 127.0.0.1:8080", l.address),
+            )
+        })?;
+        let tls = l.tls.as_ref().map(|t| TlsFiles {
+            cert: base.join(&t.cert),
+            key: base.join(&t.key),
+        });
+        listeners.push(Listener { address, tls });
+    }
+
+    let mut plugins = BTreeMap::new();
+    for (name, p) in &m.plugins {
+        let at = format!("plugins.{name}");
+        check_name(name).map_err(|msg| bad(&at, msg))?;
+        let source = match (&p.path, &p.builtin) {
+            (Some(path), None) => PluginSource::File(base.join(path)),
+            (None, Some(b)) => PluginSource::Builtin(b.clone()),
+            (Some(_), Some(_)) => return Err(bad(at, "give either `path` or `builtin`, not both")),
+            (None, None) => {
+                return Err(bad(
+                    at,
+                    "missing `path` (a .wasm component) or `builtin` (a built-in plugin)",
+                ));
+            }
+        };
+        let memory_mb = p.limits.memory_mb.unwrap_or(DEFAULT_PLUGIN_MEMORY_MB);
+        if !(1..=MAX_PLUGIN_MEMORY_MB).contains(&memory_mb) {
+            return Err(bad(
+                format!("{at}.limits.memory_mb"),
+                format!("must be between 1 and {MAX_PLUGIN_MEMORY_MB}"),
+            ));
+        }
+        let timeout_ms = p.limits.timeout_ms.unwrap_or(DEFAULT_PLUGIN_TIMEOUT_MS);
+        if !(1..=300_000).contains(&timeout_ms) {
+            return Err(bad(format!("{at}.limits.timeout_ms"), "must be between 1 and 300000"));
+        }
+        for (i, h) in p.allowed_outbound_hosts.iter().enumerate() {
+            if h.is_empty() || h.contains('/') || h.contains("://") {
+                return Err(bad(
+                    format!("{at}.allowed_outbound_hosts[{i}]"),
+                    format!("`{h}` is not a host or host:port"),
+                ));
+            }
+        }
+        let config = p.config.iter().map(|(k, v)| (k.clone(), config_value(v))).collect();
+        plugins.insert(
+            name.clone(),
+            PluginDef {
+                name: name.clone(),
+                source,
+                config,
+                allowed_outbound_hosts: p.allowed_outbound_hosts.clone(),
+                limits: PluginLimits {
+                    memory_bytes: (memory_mb as usize) << 20,
+                    timeout: Duration::from_millis(timeout_ms),
+                    warm_instances: p.limits.warm_instances.unwrap_or(0),
+                },
+            },
+        );
+    }
+
+    let mut apis = Vec::new();
+    let mut ids = BTreeMap::new();
+    for (name, api) in &m.apis {
+        let at = format!("apis.{name}");
+        check_name(name).map_err(|msg| bad(&at, msg))?;
+        let id = api.id.clone().unwrap_or_else(|| name.clone());
+        check_name(&id).map_err(|msg| bad(format!("{at}.id"), msg))?;
+        if let Some(other) = ids.insert(id.clone(), name.clone()) {
+            return Err(bad(
+                format!("{at}.id"),
+                format!("id `{id}` is already used by api `{other}`"),
+            ));
+        }
+        apis.push(resolve_api(name, id, api, &plugins)?);
+    }
+
+    Ok(GatewayConfig {
+        base_dir: base.to_path_buf(),
+        state_dir: base.join(&g.state_dir),
+        region: g.region,
+        account_id: g.account_id,
+        limits,
+        max_plugin_instances: g.max_plugin_instances,
+        listeners,
+        plugins,
+        apis,
+    })
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("name `{name}` must be 1-128 characters of A-Z a-z 0-9 - _"))
+    }
+}
+
+/// Plugin config values reach the guest as strings: strings as they are, scalars as their
+/// TOML text, arrays and tables as JSON.
+fn config_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+fn resolve_api(
+    name: &str,
+    id: String,
+    api: &schema::RestApiSpec,
+    plugins: &BTreeMap<String, PluginDef>,
+) -> Result<ApiDef, Invalid> {
+    let at = format!("apis.{name}");
+    if api.stages.is_empty() {
+        return Err(bad(
+            format!("{at}.stages"),
+            format!("api `{name}` has no stage; add [apis.{name}.stages.<name>]"),
+        ));
+    }
+    let mut stages = BTreeMap::new();
+    for (stage, s) in &api.stages {
+        check_name(stage).map_err(|msg| bad(format!("{at}.stages.{stage}"), msg))?;
+        for (k, v) in &s.variables {
+            let ok = !k.is_empty() && k.len() <= 64 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(bad(
+                    format!("{at}.stages.{stage}.variables.{k}"),
+                    "stage variable names are 1-64 characters of A-Z a-z 0-9 _",
+                ));
+            }
+            if v.len() > 512 {
+                return Err(bad(
+                    format!("{at}.stages.{stage}.variables.{k}"),
+                    "stage variable values are at most 512 characters",
+                ));
+            }
+        }
+        stages.insert(
+            stage.clone(),
+            StageDef {
+                name: stage.clone(),
+                variables: s.variables.clone(),
+            },
+        );
+    }
+
+    let mut authorizers = BTreeMap::new();
+    for (aname, a) in &api.authorizers {
+        let aat = format!("{at}.authorizers.{aname}");
+        let kind = match a.kind.as_str() {
+            "TOKEN" => AuthorizerKind::Token,
+            "REQUEST" => AuthorizerKind::Request,
+            "COGNITO_USER_POOLS" => {
+                return Err(bad(
+                    format!("{aat}.type"),
+                    "COGNITO_USER_POOLS authorizers are not supported yet",
+                ));
+            }
+            other => return Err(bad(format!("{aat}.type"), format!("`{other}` is not TOKEN or REQUEST"))),
+        };
+        if !plugins.contains_key(&a.plugin) {
+            return Err(bad(format!("{aat}.plugin"), format!("no plugin named `{}`", a.plugin)));
+        }
+        let identity_sources = match (&a.identity_source, kind) {
+            (None, AuthorizerKind::Token) => vec![IdentitySource::Header("Authorization".into())],
+            (None, AuthorizerKind::Request) => Vec::new(),
+            (Some(src), _) => parse_identity_sources(src).map_err(|msg| bad(format!("{aat}.identitySource"), msg))?,
+        };
+        if kind == AuthorizerKind::Token && !matches!(identity_sources.as_slice(), [IdentitySource::Header(_)]) {
+            return Err(bad(
+                format!("{aat}.identitySource"),
+                "a TOKEN authorizer takes exactly one `method.request.header.<Name>`",
+            ));
+        }
+        let validation = match &a.identity_validation_expression {
+            Some(_) if kind == AuthorizerKind::Request => {
+                return Err(bad(
+                    format!("{aat}.identityValidationExpression"),
+                    "only TOKEN authorizers have an identityValidationExpression",
+                ));
+            }
+            Some(re) => Some(Regex::new(&format!("^(?:{re})$")).map_err(|e| {
+                bad(
+                    format!("{aat}.identityValidationExpression"),
+                    format!("invalid regex: {e}"),
+                )
+            })?),
+            None => None,
+        };
+        let ttl = a.authorizer_result_ttl_in_seconds.unwrap_or(300);
+        if ttl > 3600 {
+            return Err(bad(
+                format!("{aat}.authorizerResultTtlInSeconds"),
+                "must be between 0 and 3600",
+            ));
+        }
+        // API Gateway caches by identity; with no identity sources there is nothing to key on.
+        let ttl = if identity_sources.is_empty() { 0 } else { ttl };
+        authorizers.insert(
+            aname.clone(),
+            AuthorizerDef {
+                name: aname.clone(),
+                kind,
+                plugin: a.plugin.clone(),
+                identity_sources,
+                validation,
+                ttl: Duration::from_secs(ttl),
+            },
+        );
+    }
+
+    let mut resources = Vec::new();
+    for (path, r) in &api.resources {
+        let rat = format!("{at}.resources.\"{path}\"");
+        check_resource_path(path).map_err(|msg| bad(&rat, msg))?;
+        let path_params = path_parameters(path);
+        let mut methods = BTreeMap::new();
+        for (verb, method) in &r.resource_methods {
+            let mat = format!("{rat}.resourceMethods.{verb}");
+            if !VERBS.contains(&verb.as_str()) {
+                return Err(bad(&mat, format!("`{verb}` is not one of {}", VERBS.join(", "))));
+            }
+            methods.insert(
+                verb.clone(),
+                resolve_method(&mat, verb, method, &authorizers, plugins, &path_params)?,
+            );
+        }
+        let digest = Sha256::digest(format!("{id}{path}").as_bytes());
+        resources.push(ResourceDef {
+            id: hex::encode(&digest[..5]),
+            path: path.clone(),
+            methods,
+        });
+    }
+
+    Ok(ApiDef {
+        name: name.to_string(),
+        id,
+        stages,
+        authorizers,
+        resources,
+    })
+}
+
+fn parse_identity_sources(src: &str) -> Result<Vec<IdentitySource>, String> {
+    let mut out = Vec::new();
+    for part in src.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let source = if let Some(n) = part.strip_prefix("method.request.header.") {
+            IdentitySource::Header(n.to_string())
+        } else if let Some(n) = part.strip_prefix("method.request.querystring.") {
+            IdentitySource::Query(n.to_string())
+        } else if let Some(n) = part.strip_prefix("stageVariables.") {
+            IdentitySource::StageVariable(n.to_string())
+        } else if let Some(n) = part.strip_prefix("context.") {
+            IdentitySource::Context(n.to_string())
+        } else {
+            return Err(format!(
+                "`{part}` is not method.request.header.X, method.request.querystring.X, stageVariables.X or context.X"
+            ));
+        };
+        out.push(source);
+    }
+    Ok(out)
+}
+
+/// Checks a resource path: `/`, or `/`-separated parts that are literals (A-Z a-z 0-9 `_ - . , : @`),
+/// `{name}`, or a final `{name+}`.
+pub fn check_resource_path(path: &str) -> Result<(), String> {
+    if path == "/" {
+        return Ok(());
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!("resource path `{path}` must start with `/`"));
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            return Err(format!("resource path `{path}` has an empty segment"));
+        }
+        if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let (name, greedy) = match inner.strip_suffix('+') {
+                Some(n) => (n, true),
+                None => (inner, false),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return Err(format!("`{part}` in `{path}` is not a valid path parameter"));
+            }
+            if greedy && i + 1 != parts.len() {
+                return Err(format!(
+                    "the greedy parameter `{part}` must be the last segment of `{path}`"
+                ));
+            }
+        } else if part.contains('{') || part.contains('}') {
+            return Err(format!(
+                "a path parameter must be a whole segment: `{part}` in `{path}`"
+            ));
+        } else if !part.chars().all(|c| c.is_ascii_alphanumeric() || "_-.,:@".contains(c)) {
+            return Err(format!(
+                "segment `{part}` of `{path}` has characters other than A-Z a-z 0-9 _ - . , : @"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn path_parameters(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+        .map(|p| p.trim_end_matches('+').to_string())
+        .collect()
+}
+
+fn resolve_method(
+    at: &str,
+    verb: &str,
+    m: &schema::MethodSpec,
+    authorizers: &BTreeMap<String, AuthorizerDef>,
+    plugins: &BTreeMap<String, PluginDef>,
+    path_params: &[String],
+) -> Result<MethodDef, Invalid> {
+    let authorization = match m.authorization_type.as_str() {
+        "NONE" => {
+            if m.authorizer_id.is_some() {
+                return Err(bad(
+                    format!("{at}.authorizerId"),
+                    "set authorizationType = \"CUSTOM\" to use an authorizer",
+                ));
+            }
+            Authorization::None
+        }
+        "CUSTOM" => {
+            let Some(a) = &m.authorizer_id else {
+                return Err(bad(
+                    format!("{at}.authorizerId"),
+                    "missing: a CUSTOM method names its authorizer",
+                ));
+            };
+            if !authorizers.contains_key(a) {
+                return Err(bad(
+                    format!("{at}.authorizerId"),
+                    format!("no authorizer named `{a}` in this api"),
+                ));
+            }
+            Authorization::Custom(a.clone())
+        }
+        "AWS_IAM" | "COGNITO_USER_POOLS" => {
+            return Err(bad(
+                format!("{at}.authorizationType"),
+                format!("`{}` is not supported yet (use NONE or CUSTOM)", m.authorization_type),
+            ));
+        }
+        other => {
+            return Err(bad(
+                format!("{at}.authorizationType"),
+                format!("`{other}` is not NONE, AWS_IAM, CUSTOM or COGNITO_USER_POOLS"),
+            ));
+        }
+    };
+    let mut request_parameters = Vec::new();
+    for (key, required) in &m.request_parameters {
+        let pat = format!("{at}.requestParameters.\"{key}\"");
+        let (location, name) = if let Some(n) = key.strip_prefix("method.request.path.") {
+            if !path_params.iter().any(|p| p == n) {
+                return Err(bad(pat, format!("the resource path has no parameter `{n}`")));
+            }
+            (ParamLocation::Path, n)
+        } else if let Some(n) = key.strip_prefix("method.request.querystring.") {
+            (ParamLocation::Query, n)
+        } else if let Some(n) = key.strip_prefix("method.request.header.") {
+            (ParamLocation::Header, n)
+        } else {
+            return Err(bad(
+                pat,
+                "keys are method.request.path.X, method.request.querystring.X or method.request.header.X",
+            ));
+        };
+        check_param_name(name).map_err(|msg| bad(format!("{at}.requestParameters.\"{key}\""), msg))?;
+        request_parameters.push(DeclaredParameter {
+            location,
+            name: name.to_string(),
+            required: *required,
+        });
+    }
+    let integration = resolve_integration(&format!("{at}.methodIntegration"), verb, &m.method_integration, plugins)?;
+    Ok(MethodDef {
+        verb: verb.to_string(),
+        authorization,
+        request_parameters,
+        integration,
+    })
+}
+
+fn check_param_name(name: &str) -> Result<(), String> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "._$-".contains(c)) {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid parameter name (A-Z a-z 0-9 . _ $ -)"))
+    }
+}
+
+fn resolve_integration(
+    at: &str,
+    verb: &str,
+    i: &schema::IntegrationSpec,
+    plugins: &BTreeMap<String, PluginDef>,
+) -> Result<IntegrationDef, Invalid> {
+    let mut request_parameters = Vec::new();
+    for (key, value) in &i.request_parameters {
+        let pat = format!("{at}.requestParameters.\"{key}\"");
+        let target = if let Some(n) = key.strip_prefix("integration.request.path.") {
+            ParamTarget::Path(n.to_string())
+        } else if let Some(n) = key.strip_prefix("integration.request.querystring.") {
+            ParamTarget::Query(n.to_string())
+        } else if let Some(n) = key.strip_prefix("integration.request.header.") {
+            let lower = n.to_ascii_lowercase();
+            if lower == "content-length" || lower == "transfer-encoding" {
+                return Err(bad(
+                    pat,
+                    format!("`{n}` cannot be mapped (API Gateway fails every call that maps it)"),
+                ));
+            }
+            ParamTarget::Header(n.to_string())
+        } else {
+            return Err(bad(
+                pat,
+                "keys are integration.request.path.X, integration.request.querystring.X or integration.request.header.X",
+            ));
+        };
+        let source = parse_param_source(value).map_err(|msg| bad(&pat, msg))?;
+        request_parameters.push((target, source));
+    }
+    let kind = match i.kind.as_str() {
+        "MOCK" => IntegrationKind::Mock,
+        "HTTP_PROXY" => {
+            let Some(uri) = &i.uri else {
+                return Err(bad(
+                    format!("{at}.uri"),
+                    "missing: an HTTP_PROXY integration needs the backend URL",
+                ));
+            };
+            if !(uri.starts_with("http://") || uri.starts_with("${stageVariables.")) {
+                let msg = if uri.starts_with("https://") {
+                    "https backends are not supported yet; use http://".to_string()
+                } else {
+                    format!("`{uri}` is not an http:// URL")
+                };
+                return Err(bad(format!("{at}.uri"), msg));
+            }
+            for name in placeholders(uri) {
+                let mapped = request_parameters
+                    .iter()
+                    .any(|(t, _)| *t == ParamTarget::Path(name.to_string()));
+                if !mapped {
+                    return Err(bad(
+                        format!("{at}.uri"),
+                        format!(
+                            "placeholder `{{{name}}}` has no `integration.request.path.{name}` in requestParameters"
+                        ),
+                    ));
+                }
+            }
+            let method = match i.http_method.as_deref() {
+                None | Some("ANY") => None,
+                Some(m) if VERBS.contains(&m) => Some(m.to_string()),
+                Some(m) => return Err(bad(format!("{at}.httpMethod"), format!("`{m}` is not an HTTP verb"))),
+            };
+            let _ = verb;
+            IntegrationKind::HttpProxy {
+                method,
+                uri: uri.clone(),
+            }
+        }
+        "PLUGIN" => {
+            let Some(p) = &i.plugin else {
+                return Err(bad(
+                    format!("{at}.plugin"),
+                    "missing: a PLUGIN integration names its plugin",
+                ));
+            };
+            if !plugins.contains_key(p) {
+                return Err(bad(format!("{at}.plugin"), format!("no plugin named `{p}`")));
+            }
+            IntegrationKind::Plugin { plugin: p.clone() }
+        }
+        "HTTP" | "AWS" | "AWS_PROXY" => {
+            return Err(bad(
+                format!("{at}.type"),
+                format!("integration type `{}` is not supported yet", i.kind),
+            ));
+        }
+        other => {
+            return Err(bad(
+                format!("{at}.type"),
+                format!("`{other}` is not MOCK, HTTP, HTTP_PROXY, AWS, AWS_PROXY or PLUGIN"),
+            ));
+        }
+    };
+    let timeout_ms = i.timeout_in_millis.unwrap_or(29_000);
+    if !(50..=300_000).contains(&timeout_ms) {
+        return Err(bad(format!("{at}.timeoutInMillis"), "must be between 50 and 300000"));
+    }
+    let passthrough = match i
+        .passthrough_behavior
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None | Some("WHEN_NO_MATCH") => Passthrough::WhenNoMatch,
+        Some("WHEN_NO_TEMPLATES") => Passthrough::WhenNoTemplates,
+        Some("NEVER") => Passthrough::Never,
+        Some(other) => {
+            return Err(bad(
+                format!("{at}.passthroughBehavior"),
+                format!("`{other}` is not WHEN_NO_MATCH, WHEN_NO_TEMPLATES or NEVER"),
+            ));
+        }
+    };
+    let mut responses = Vec::new();
+    let mut default_seen = None;
+    for (status, r) in &i.integration_responses {
+        let rat = format!("{at}.integrationResponses.\"{status}\"");
+        let code: u16 = status
+            .parse()
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+            .ok_or_else(|| bad(&rat, format!("`{status}` is not a status code (100-599)")))?;
+        let selection = match &r.selection_pattern {
+            Some(p) if !p.is_empty() => Some(
+                Regex::new(&format!("^(?:{p})$"))
+                    .map_err(|e| bad(format!("{rat}.selectionPattern"), format!("invalid regex: {e}")))?,
+            ),
+            _ => {
+                if let Some(other) = default_seen.replace(status.clone()) {
+                    return Err(bad(
+                        format!("{rat}.selectionPattern"),
+                        format!("`{other}` is already the default response (no selectionPattern)"),
+                    ));
+                }
+                None
+            }
+        };
+        let mut headers = Vec::new();
+        for (key, value) in &r.response_parameters {
+            let pat = format!("{rat}.responseParameters.\"{key}\"");
+            let Some(name) = key.strip_prefix("method.response.header.") else {
+                return Err(bad(pat, "keys are method.response.header.X"));
+            };
+            let Some(literal) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) else {
+                return Err(bad(pat, "only static values ('value') are supported yet"));
+            };
+            headers.push((name.to_string(), literal.to_string()));
+        }
+        responses.push(IntegrationResponseDef {
+            status: code,
+            selection,
+            headers,
+            templates: r.response_templates.clone(),
+        });
+    }
+    let transform = |t: &Option<schema::TransformSpec>, key: &str| -> Result<Option<TransformDef>, Invalid> {
+        match t {
+            None => Ok(None),
+            Some(t) if !plugins.contains_key(&t.plugin) => Err(bad(
+                format!("{at}.{key}.plugin"),
+                format!("no plugin named `{}`", t.plugin),
+            )),
+            Some(t) => Ok(Some(TransformDef {
+                plugin: t.plugin.clone(),
+                template: t.template.clone(),
+            })),
+        }
+    };
+    Ok(IntegrationDef {
+        request_transform: transform(&i.request_transform, "request_transform")?,
+        response_transform: transform(&i.response_transform, "response_transform")?,
+        kind,
+        timeout: Duration::from_millis(timeout_ms),
+        request_parameters,
+        request_templates: i.request_templates.clone(),
+        passthrough,
+        responses,
+    })
+}
+
+/// `{name}` placeholders of an integration URI (not `${stageVariables.x}`).
+pub fn placeholders(uri: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = uri.as_bytes();
+    let mut i = 0;
+    while let Some(open) = uri[i..].find('{').map(|o| o + i) {
+        let Some(close) = uri[open..].find('}').map(|c| c + open) else {
+            break;
+        };
+        if open == 0 || bytes[open - 1] != b'$' {
+            out.push(&uri[open + 1..close]);
+        }
+        i = close + 1;
+    }
+    out
+}
+
+fn parse_param_source(v: &str) -> Result<ParamSource, String> {
+    let src = if let Some(l) = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        ParamSource::Literal(l.to_string())
+    } else if let Some(n) = v.strip_prefix("method.request.path.") {
+        ParamSource::Path(n.to_string())
+    } else if let Some(n) = v.strip_prefix("method.request.querystring.") {
+        ParamSource::Query(n.to_string())
+    } else if let Some(n) = v.strip_prefix("method.request.header.") {
+        ParamSource::Header(n.to_string())
+    } else if let Some(n) = v.strip_prefix("method.request.multivaluequerystring.") {
+        ParamSource::MultiQuery(n.to_string())
+    } else if let Some(n) = v.strip_prefix("method.request.multivalueheader.") {
+        ParamSource::MultiHeader(n.to_string())
+    } else if let Some(n) = v.strip_prefix("stageVariables.") {
+        ParamSource::StageVariable(n.to_string())
+    } else if let Some(n) = v.strip_prefix("context.") {
+        ParamSource::Context(n.to_string())
+    } else if v.starts_with("method.request.body") {
+        return Err("body sources are not supported yet".into());
+    } else {
+        return Err(format!(
+            "`{v}` is not a mapping source (method.request.path|querystring|header|multivaluequerystring|multivalueheader.X, stageVariables.X, context.X or 'literal')"
+        ));
+    };
+    Ok(src)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_paths() {
+        for ok in [
+            "/",
+            "/pets",
+            "/pets/{petId}",
+            "/{proxy+}",
+            "/a/{b}/{c+}",
+            "/v1.0/x-y_z:w",
+        ] {
+            assert_eq!(check_resource_path(ok), Ok(()), "{ok}");
+        }
+        for bad in ["pets", "/pets/", "/a//b", "/{proxy+}/child", "/a{b}", "/{}", "/a b"] {
+            assert!(check_resource_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn uri_placeholders() {
+        assert_eq!(
+            placeholders("http://h/{a}/x/{proxy}?q=${stageVariables.v}"),
+            vec!["a", "proxy"]
+        );
+        assert!(placeholders("${stageVariables.url}/x").is_empty());
+    }
+}

@@ -1,0 +1,939 @@
+//! The request pipeline, in API Gateway's phases:
+//!
+//! method request → authorization → (validation) → integration request → integration →
+//! integration response → method response
+//!
+//! Every phase returns `Result<_, GatewayError>`; [`handle`] is the one place where an error
+//! becomes a gateway response. See `docs/pipeline.md`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::body::{BodyError, BodyOutcome, GuardedBody};
+use crate::gateway::{Api, CachedDecision, Snapshot};
+use crate::gateway_response::{GatewayError, ResponseType};
+use crate::http_client::{GatewayBody, full_body};
+use crate::manifest::{
+    Authorization, AuthorizerDef, AuthorizerKind, IdentitySource, IntegrationDef, IntegrationKind,
+    IntegrationResponseDef, MethodDef, ParamSource, ParamTarget, Passthrough, ResourceDef, StageDef, TransformDef,
+};
+use crate::runtime::PluginFailure;
+use crate::runtime::bindings::types;
+
+/// What the server knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+}
+
+/// Client headers API Gateway drops at ingress (spec §0.3).
+const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "content-md5",
+    "expect",
+    "max-forwards",
+    "proxy-authenticate",
+    "server",
+    "te",
+    "transfer-encoding",
+    "trailer",
+    "upgrade",
+    "www-authenticate",
+    "keep-alive",
+    "proxy-connection",
+];
+
+/// Backend response headers that come back renamed `x-amzn-Remapped-<Name>` (spec §0.3).
+const REMAPPED_RESPONSE_HEADERS: &[(&str, &str)] = &[
+    ("connection", "x-amzn-remapped-connection"),
+    ("content-length", "x-amzn-remapped-content-length"),
+    ("date", "x-amzn-remapped-date"),
+    ("server", "x-amzn-remapped-server"),
+];
+
+/// Backend response headers that describe the backend connection only.
+const HOP_BY_HOP_RESPONSE_HEADERS: &[&str] = &[
+    "transfer-encoding",
+    "keep-alive",
+    "proxy-connection",
+    "trailer",
+    "upgrade",
+];
+
+/// Handles one request on `snapshot`; never fails: errors become gateway responses.
+pub async fn handle(snapshot: Arc<Snapshot>, req: Request<Incoming>, conn: ConnInfo) -> Response<GatewayBody> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = match run(&snapshot, req, conn, &request_id).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::warn!(%request_id, error = %err, "request failed");
+            } else {
+                tracing::debug!(%request_id, error = %err, "request refused");
+            }
+            err.into_response()
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    tracing::info!(
+        target: "wasmgate::access",
+        request_id = %request_id,
+        ip = %conn.remote.ip(),
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+    );
+    resp
+}
+
+/// The state of one request as it moves through the phases.
+struct RequestCtx<'a> {
+    snapshot: &'a Snapshot,
+    api: &'a Api,
+    stage: &'a StageDef,
+    resource: &'a ResourceDef,
+    method: &'a MethodDef,
+    request_id: &'a str,
+    verb: Method,
+    /// The path after the stage, as sent (`/pets/1`).
+    path: String,
+    /// The whole request path (`/prod/pets/1`).
+    full_path: String,
+    raw_query: Option<String>,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    path_params: Vec<(String, String)>,
+    protocol: &'static str,
+    source_ip: String,
+    domain_name: String,
+    request_time_epoch: u64,
+    principal_id: Option<String>,
+    authorizer_context: Vec<(String, String)>,
+}
+
+async fn run(
+    snapshot: &Snapshot,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    request_id: &str,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    edge_checks(&req, snapshot)?;
+    let (parts, body) = req.into_parts();
+    let mut ctx = method_request(snapshot, &parts, conn, request_id)?;
+    authorization(&mut ctx).await?;
+    let limits = &snapshot.config.limits;
+    let (guarded, outcome) = GuardedBody::new(
+        body,
+        limits.max_body_bytes,
+        std::time::Duration::from_millis(limits.body_read_timeout_ms),
+    );
+    match &ctx.method.integration.kind {
+        IntegrationKind::HttpProxy { method, uri } => http_proxy(&ctx, method.as_deref(), uri, guarded, outcome).await,
+        IntegrationKind::Mock => {
+            let body = read_body(guarded).await?;
+            mock(&ctx, body).await
+        }
+        IntegrationKind::Plugin { plugin } => {
+            let body = read_body(guarded).await?;
+            plugin_integration(&ctx, plugin, body).await
+        }
+    }
+}
+
+// === method request ===
+
+/// Checks made before anything else: framing and `Host`.
+fn edge_checks(req: &Request<Incoming>, snapshot: &Snapshot) -> Result<(), GatewayError> {
+    let bad = |m: &str| GatewayError::new(ResponseType::EdgeBadRequest, m).closing();
+    let headers = req.headers();
+    let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > snapshot.config.limits.max_header_bytes {
+        return Err(GatewayError::new(ResponseType::EdgeHeadersTooLarge, "Request Header Fields Too Large").closing());
+    }
+    if req.version() < http::Version::HTTP_2 {
+        match headers.get_all(header::HOST).iter().count() {
+            0 if req.version() == http::Version::HTTP_11 => return Err(bad("Missing Host header")),
+            0 | 1 => {}
+            _ => return Err(bad("Multiple Host headers")),
+        }
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) && headers.contains_key(header::CONTENT_LENGTH) {
+        return Err(bad("Both Content-Length and Transfer-Encoding"));
+    }
+    if let Some(len) = headers.get(header::CONTENT_LENGTH) {
+        let len: u64 = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("Invalid Content-Length"))?;
+        if len > snapshot.config.limits.max_body_bytes {
+            return Err(GatewayError::new(ResponseType::RequestTooLarge, "Request Entity Too Large").closing());
+        }
+    }
+    Ok(())
+}
+
+fn method_request<'a>(
+    snapshot: &'a Snapshot,
+    parts: &http::request::Parts,
+    conn: ConnInfo,
+    request_id: &'a str,
+) -> Result<RequestCtx<'a>, GatewayError> {
+    let domain_name = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default()
+        .to_string();
+    let host = domain_name.rsplit_once(':').map_or(domain_name.as_str(), |(h, _)| h);
+    let api = snapshot.api_for_host(host).ok_or_else(GatewayError::missing_token)?;
+
+    let full_path = parts.uri.path().to_string();
+    let after_slash = full_path.strip_prefix('/').unwrap_or(&full_path);
+    let (stage_name, rest) = match after_slash.find('/') {
+        Some(i) => (&after_slash[..i], &after_slash[i..]),
+        None => (after_slash, ""),
+    };
+    let stage = api.def.stages.get(stage_name).ok_or_else(GatewayError::missing_token)?;
+    let route = api.router.find(rest).ok_or_else(GatewayError::missing_token)?;
+    let resource = &api.def.resources[route.resource];
+    let method = resource
+        .methods
+        .get(parts.method.as_str())
+        .or_else(|| resource.methods.get("ANY"))
+        .ok_or_else(GatewayError::missing_token)?;
+
+    let raw_query = parts.uri.query().map(str::to_string);
+    let query = raw_query
+        .as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let protocol = match parts.version {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let path = if rest.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/{}", rest.trim_start_matches('/'))
+    };
+    Ok(RequestCtx {
+        snapshot,
+        api,
+        stage,
+        resource,
+        method,
+        request_id,
+        verb: parts.method.clone(),
+        path,
+        full_path,
+        raw_query,
+        query,
+        headers: parts.headers.clone(),
+        path_params: route.params,
+        protocol,
+        source_ip: conn.remote.ip().to_string(),
+        domain_name,
+        request_time_epoch: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        principal_id: None,
+        authorizer_context: Vec::new(),
+    })
+}
+
+async fn read_body(body: GuardedBody<Incoming>) -> Result<Bytes, GatewayError> {
+    body.collect().await.map(|c| c.to_bytes()).map_err(body_error)
+}
+
+fn body_error(e: BodyError) -> GatewayError {
+    match e {
+        BodyError::TooLarge => GatewayError::new(ResponseType::RequestTooLarge, "Request Entity Too Large").closing(),
+        BodyError::Timeout => GatewayError::new(ResponseType::EdgeRequestTimeout, "Request Timeout").closing(),
+        BodyError::Broken => GatewayError::new(ResponseType::EdgeBadRequest, "Bad Request").closing(),
+    }
+}
+
+impl RequestCtx<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+    }
+
+    fn query_last(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn stage_variable(&self, name: &str) -> Option<&str> {
+        self.stage.variables.get(name).map(String::as_str)
+    }
+
+    /// `$context.<name>` as a string, for mappings and identity sources.
+    fn context_value(&self, name: &str) -> Option<String> {
+        let v = match name {
+            "requestId" | "extendedRequestId" => self.request_id.to_string(),
+            "apiId" => self.api.def.id.clone(),
+            "stage" => self.stage.name.clone(),
+            "resourceId" => self.resource.id.clone(),
+            "resourcePath" => self.resource.path.clone(),
+            "httpMethod" => self.verb.to_string(),
+            "path" => self.full_path.clone(),
+            "protocol" => self.protocol.to_string(),
+            "domainName" => self.domain_name.clone(),
+            "domainPrefix" => self.domain_name.split('.').next().unwrap_or_default().to_string(),
+            "requestTimeEpoch" => self.request_time_epoch.to_string(),
+            "accountId" => self.snapshot.config.account_id.clone(),
+            "identity.sourceIp" => self.source_ip.clone(),
+            "identity.userAgent" => self.header("user-agent").unwrap_or_default().to_string(),
+            "authorizer.principalId" => self.principal_id.clone()?,
+            other => {
+                let key = other.strip_prefix("authorizer.")?;
+                self.authorizer_context.iter().find(|(k, _)| k == key)?.1.clone()
+            }
+        };
+        Some(v)
+    }
+
+    fn context(&self) -> types::RequestContext {
+        types::RequestContext {
+            request_id: self.request_id.to_string(),
+            api_id: self.api.def.id.clone(),
+            stage: self.stage.name.clone(),
+            resource_id: self.resource.id.clone(),
+            resource_path: self.resource.path.clone(),
+            http_method: self.verb.to_string(),
+            path: self.full_path.clone(),
+            protocol: self.protocol.to_string(),
+            source_ip: self.source_ip.clone(),
+            user_agent: self.header("user-agent").unwrap_or_default().to_string(),
+            domain_name: self.domain_name.clone(),
+            request_time_epoch: self.request_time_epoch,
+            stage_variables: self
+                .stage
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            principal_id: self.principal_id.clone(),
+            authorizer_context: self.authorizer_context.clone(),
+        }
+    }
+
+    /// Request headers as `(name, value)` pairs, without the ones API Gateway drops.
+    fn forwarded_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| !DROPPED_REQUEST_HEADERS.contains(&k.as_str()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn method_arn(&self) -> String {
+        let c = &self.snapshot.config;
+        format!(
+            "arn:aws:execute-api:{}:{}:{}/{}/{}/{}",
+            c.region,
+            c.account_id,
+            self.api.def.id,
+            self.stage.name,
+            self.verb,
+            self.path.trim_start_matches('/')
+        )
+    }
+
+    fn source_value(&self, source: &ParamSource) -> Option<String> {
+        match source {
+            ParamSource::Path(n) => self.path_params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
+            ParamSource::Query(n) => self.query_last(n).map(str::to_string),
+            ParamSource::Header(n) => self.header(n).map(str::to_string),
+            ParamSource::MultiQuery(n) => {
+                let all: Vec<&str> = self
+                    .query
+                    .iter()
+                    .filter(|(k, _)| k == n)
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                (!all.is_empty()).then(|| all.join(","))
+            }
+            ParamSource::MultiHeader(n) => {
+                let all: Vec<&str> = self
+                    .headers
+                    .get_all(n.as_str())
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (!all.is_empty()).then(|| all.join(","))
+            }
+            ParamSource::StageVariable(n) => self.stage_variable(n).map(str::to_string),
+            ParamSource::Context(n) => self.context_value(n),
+            ParamSource::Literal(v) => Some(v.clone()),
+        }
+    }
+}
+
+// === authorization ===
+
+async fn authorization(ctx: &mut RequestCtx<'_>) -> Result<(), GatewayError> {
+    let Authorization::Custom(name) = &ctx.method.authorization else {
+        return Ok(());
+    };
+    let def = &ctx.api.def.authorizers[name];
+    let unauthorized = || GatewayError::new(ResponseType::Unauthorized, "Unauthorized");
+
+    // Identity sources: all present and non-empty, or 401 without calling the plugin.
+    let mut identity = Vec::with_capacity(def.identity_sources.len());
+    for source in &def.identity_sources {
+        let value = match source {
+            IdentitySource::Header(n) => ctx.header(n).map(str::to_string),
+            IdentitySource::Query(n) => ctx.query_last(n).map(str::to_string),
+            IdentitySource::StageVariable(n) => ctx.stage_variable(n).map(str::to_string),
+            IdentitySource::Context(n) => ctx.context_value(n),
+        };
+        match value {
+            Some(v) if !v.is_empty() => identity.push(v),
+            _ => return Err(unauthorized()),
+        }
+    }
+    let token = (def.kind == AuthorizerKind::Token).then(|| identity[0].clone());
+    if let (Some(re), Some(t)) = (&def.validation, &token)
+        && !re.is_match(t)
+    {
+        return Err(unauthorized());
+    }
+
+    let cache = ctx.api.auth_caches.get(name);
+    let cache_key = identity.join("\u{0}");
+    let decision = match cache.and_then(|c| c.get(&cache_key)) {
+        Some(hit) => hit,
+        None => {
+            let decided = call_authorizer(ctx, def, token).await?;
+            if let (Some(cache), Some(d)) = (cache, &decided) {
+                cache.insert(cache_key, d.clone());
+            }
+            decided.ok_or_else(unauthorized)?
+        }
+    };
+    match decision {
+        CachedDecision::Allow { principal_id, context } => {
+            ctx.principal_id = Some(principal_id);
+            ctx.authorizer_context = context;
+            Ok(())
+        }
+        CachedDecision::Deny => Err(GatewayError::new(
+            ResponseType::AccessDenied,
+            "User is not authorized to access this resource with an explicit deny",
+        )),
+    }
+}
+
+/// Calls the authorizer plugin: `Some(decision)`, or `None` for unauthorized.
+async fn call_authorizer(
+    ctx: &RequestCtx<'_>,
+    def: &AuthorizerDef,
+    token: Option<String>,
+) -> Result<Option<CachedDecision>, GatewayError> {
+    let plugin = &ctx.snapshot.plugins[&def.plugin];
+    let request = types::AuthorizerRequest {
+        kind: match def.kind {
+            AuthorizerKind::Token => types::AuthorizerKind::Token,
+            AuthorizerKind::Request => types::AuthorizerKind::Request,
+        },
+        authorization_token: token,
+        method_arn: ctx.method_arn(),
+        resource: ctx.resource.path.clone(),
+        path: ctx.path.clone(),
+        http_method: ctx.verb.to_string(),
+        headers: ctx.forwarded_headers(),
+        query: ctx.query.clone(),
+        path_parameters: ctx.path_params.clone(),
+        context: ctx.context(),
+    };
+    let decision = plugin.authorize(ctx.request_id, &request).await.map_err(|failure| {
+        // API Gateway answers an authorizer that errors, times out or returns garbage with
+        // 500 `{"message":null}` (AuthorizerConfigurationException).
+        let mut err = GatewayError::new(ResponseType::AuthorizerConfigurationError, "");
+        err.message = None;
+        err.with_cause(anyhow::anyhow!(
+            "authorizer `{}` (plugin `{}`): {failure}",
+            def.name,
+            def.plugin
+        ))
+    })?;
+    Ok(match decision {
+        types::Decision::Allow(g) => Some(CachedDecision::Allow {
+            principal_id: g.principal_id,
+            context: g.context.into_iter().map(|(k, v)| (k, context_string(v))).collect(),
+        }),
+        types::Decision::Deny(_) => Some(CachedDecision::Deny),
+        types::Decision::Unauthorized => None,
+    })
+}
+
+fn context_string(v: types::ContextValue) -> String {
+    match v {
+        types::ContextValue::Text(s) => s,
+        types::ContextValue::Number(n) => n.to_string(),
+        types::ContextValue::Boolean(b) => b.to_string(),
+    }
+}
+
+// === integration request ===
+
+fn media_type(value: Option<&str>) -> Option<String> {
+    let v = value?.split([';', ',']).next()?.trim().to_ascii_lowercase();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Picks the request template (`None` = pass the body through), or refuses with 415 per
+/// `passthroughBehavior`.
+fn request_template<'m>(
+    ctx: &RequestCtx<'_>,
+    integration: &'m IntegrationDef,
+) -> Result<Option<&'m String>, GatewayError> {
+    let unsupported = || GatewayError::new(ResponseType::UnsupportedMediaType, "Unsupported Media Type");
+    let templates = &integration.request_templates;
+    if templates.is_empty() {
+        return if integration.passthrough == Passthrough::Never {
+            Err(unsupported())
+        } else {
+            Ok(None)
+        };
+    }
+    let content_type = media_type(ctx.header("content-type")).unwrap_or_else(|| "application/json".into());
+    match templates.get(&content_type) {
+        Some(t) => Ok(Some(t)),
+        None if integration.passthrough == Passthrough::WhenNoMatch => Ok(None),
+        None => Err(unsupported()),
+    }
+}
+
+/// The integration request body: the template, the transform's output, or the body itself.
+async fn integration_request_body(ctx: &RequestCtx<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
+    let integration = &ctx.method.integration;
+    let template = request_template(ctx, integration)?;
+    match &integration.request_transform {
+        Some(t) => {
+            let input = types::TransformInput {
+                phase: types::TransformPhase::IntegrationRequest,
+                template: t.template.clone().or_else(|| template.cloned()),
+                content_type: media_type(ctx.header("content-type")),
+                body: body.to_vec(),
+                status_code: None,
+                path_parameters: ctx.path_params.clone(),
+                query: ctx.query.clone(),
+                headers: ctx.forwarded_headers(),
+                context: ctx.context(),
+            };
+            Ok(run_transform(ctx, t, &input).await?.body.into())
+        }
+        None => Ok(template.map_or(body, |t| Bytes::from(t.clone()))),
+    }
+}
+
+async fn run_transform(
+    ctx: &RequestCtx<'_>,
+    t: &TransformDef,
+    input: &types::TransformInput,
+) -> Result<types::TransformOutput, GatewayError> {
+    let plugin = &ctx.snapshot.plugins[&t.plugin];
+    plugin.transform(ctx.request_id, input).await.map_err(|failure| {
+        GatewayError::new(ResponseType::ApiConfigurationError, "Internal server error")
+            .with_cause(anyhow::anyhow!("transform plugin `{}`: {failure}", t.plugin))
+    })
+}
+
+// === integration ===
+
+async fn mock(ctx: &RequestCtx<'_>, body: Bytes) -> Result<Response<GatewayBody>, GatewayError> {
+    let request = integration_request_body(ctx, body).await?;
+    // The request template's output must be JSON with an integer `statusCode`.
+    let status = serde_json::from_slice::<serde_json::Value>(&request)
+        .ok()
+        .and_then(|v| v.get("statusCode").and_then(serde_json::Value::as_u64))
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (100..=599).contains(s))
+        .ok_or_else(|| {
+            GatewayError::configuration(anyhow::anyhow!(
+                "MOCK integration: the request template output has no integer `statusCode`"
+            ))
+        })?;
+    integration_response(ctx, status, Bytes::new()).await
+}
+
+async fn plugin_integration(
+    ctx: &RequestCtx<'_>,
+    plugin: &str,
+    body: Bytes,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let body = integration_request_body(ctx, body).await?;
+    let mut headers = ctx.forwarded_headers();
+    let mut query = ctx.query.clone();
+    for (target, source) in &ctx.method.integration.request_parameters {
+        let Some(value) = ctx.source_value(source) else {
+            continue;
+        };
+        match target {
+            ParamTarget::Header(n) => {
+                headers.retain(|(k, _)| !k.eq_ignore_ascii_case(n));
+                headers.push((n.clone(), value));
+            }
+            ParamTarget::Query(n) => {
+                query.retain(|(k, _)| k != n);
+                query.push((n.clone(), value));
+            }
+            ParamTarget::Path(_) => {}
+        }
+    }
+    let request = types::IntegrationRequest {
+        method: ctx.verb.to_string(),
+        path: ctx.path.clone(),
+        query,
+        headers,
+        body: body.to_vec(),
+        path_parameters: ctx.path_params.clone(),
+        context: ctx.context(),
+    };
+    let p = &ctx.snapshot.plugins[plugin];
+    let resp = p
+        .invoke(ctx.request_id, &request, ctx.method.integration.timeout)
+        .await
+        .map_err(|failure| {
+            let cause = anyhow::anyhow!("integration plugin `{plugin}`: {failure}");
+            match failure {
+                PluginFailure::Timeout(_) => {
+                    GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out").with_cause(cause)
+                }
+                _ => GatewayError::new(ResponseType::Default5xx, "Internal server error")
+                    .with_status(502)
+                    .with_cause(cause),
+            }
+        })?;
+    let mut headers = HeaderMap::new();
+    for (k, v) in &resp.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            headers.append(k, v);
+        }
+    }
+    if ctx.method.integration.responses.is_empty() {
+        // No integration responses: the plugin's response is the method response.
+        let status = StatusCode::from_u16(resp.status).map_err(|_| {
+            GatewayError::new(ResponseType::Default5xx, "Internal server error")
+                .with_status(502)
+                .with_cause(anyhow::anyhow!(
+                    "integration plugin `{plugin}` returned status {}",
+                    resp.status
+                ))
+        })?;
+        return respond_with_transform(ctx, status, headers, resp.body.into(), None).await;
+    }
+    integration_response(ctx, resp.status, resp.body.into()).await
+}
+
+async fn http_proxy(
+    ctx: &RequestCtx<'_>,
+    backend_method: Option<&str>,
+    uri: &str,
+    body: GuardedBody<Incoming>,
+    outcome: BodyOutcome,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let integration = &ctx.method.integration;
+    let mut url = substitute_stage_variables(uri, |n| ctx.stage_variable(n));
+    let mut extra_query = Vec::new();
+    let mut headers = HeaderMap::with_capacity(ctx.headers.len() + 2);
+    for (k, v) in &ctx.headers {
+        if !DROPPED_REQUEST_HEADERS.contains(&k.as_str()) && k != header::HOST {
+            headers.append(k.clone(), v.clone());
+        }
+    }
+    for (target, source) in &integration.request_parameters {
+        let value = ctx.source_value(source);
+        match target {
+            ParamTarget::Path(n) => url = url.replace(&format!("{{{n}}}"), value.as_deref().unwrap_or_default()),
+            ParamTarget::Query(n) => {
+                if let Some(v) = value {
+                    extra_query.push((n.clone(), v));
+                }
+            }
+            ParamTarget::Header(n) => {
+                let lower = n.to_ascii_lowercase();
+                // Mapped Connection, Expect, Proxy-Authenticate, TE and Via are not sent (§0.3).
+                if ["connection", "expect", "proxy-authenticate", "te", "via"].contains(&lower.as_str()) {
+                    continue;
+                }
+                if let (Some(v), Ok(name)) = (value, HeaderName::from_bytes(n.as_bytes())) {
+                    let v = HeaderValue::from_str(&v).map_err(|e| GatewayError::configuration(e.into()))?;
+                    headers.insert(name, v);
+                }
+            }
+        }
+    }
+    let mut query = ctx.raw_query.clone().unwrap_or_default();
+    for (k, v) in &extra_query {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.extend(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair(k, v)
+                .finish()
+                .chars(),
+        );
+    }
+    if !query.is_empty() {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&query);
+    }
+    let target: http::Uri = url
+        .parse()
+        .map_err(|e| GatewayError::configuration(anyhow::anyhow!("HTTP_PROXY integration URL `{url}`: {e}")))?;
+    if let Ok(id) = HeaderValue::from_str(&ctx.api.def.id) {
+        headers.insert("x-amzn-apigateway-api-id", id);
+    }
+    let method = match backend_method {
+        Some(m) => Method::from_bytes(m.as_bytes()).map_err(|e| GatewayError::configuration(e.into()))?,
+        None => ctx.verb.clone(),
+    };
+    let mut request = Request::new(body.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed());
+    *request.method_mut() = method;
+    *request.uri_mut() = target;
+    *request.headers_mut() = headers;
+
+    let started = Instant::now();
+    let sent = tokio::time::timeout(integration.timeout, ctx.snapshot.http.request(request)).await;
+    let resp = match sent {
+        Err(_) => {
+            return Err(
+                GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out")
+                    .with_cause(anyhow::anyhow!("no response within {:?}", integration.timeout)),
+            );
+        }
+        Ok(Err(e)) => {
+            if let Some(body_err) = outcome.error() {
+                return Err(body_error(body_err));
+            }
+            return Err(GatewayError::new(
+                ResponseType::IntegrationFailure,
+                "Network error communicating with endpoint",
+            )
+            .with_cause(anyhow::Error::new(e)));
+        }
+        Ok(Ok(resp)) => resp,
+    };
+    tracing::debug!(
+        request_id = ctx.request_id,
+        integration_latency_us = started.elapsed().as_micros() as u64
+    );
+    let (mut parts, body) = resp.into_parts();
+    let mut out = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in parts.headers.drain().filter_map(|(k, v)| k.map(|k| (k, v))) {
+        if HOP_BY_HOP_RESPONSE_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        match REMAPPED_RESPONSE_HEADERS.iter().find(|(n, _)| *n == name.as_str()) {
+            Some((_, remapped)) => {
+                out.append(HeaderName::from_static(remapped), value);
+            }
+            None => {
+                out.append(name, value);
+            }
+        }
+    }
+    let mut response = Response::new(body.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed());
+    *response.status_mut() = parts.status;
+    *response.headers_mut() = out;
+    Ok(response)
+}
+
+/// Replaces `${stageVariables.name}` with the stage variable's value (empty when unset).
+fn substitute_stage_variables<'a>(text: &str, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${stageVariables.") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "${stageVariables.".len()..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(lookup(&after[..end]).unwrap_or_default());
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// === integration response → method response ===
+
+fn select_response(responses: &[IntegrationResponseDef], status: u16) -> Option<&IntegrationResponseDef> {
+    let code = status.to_string();
+    responses
+        .iter()
+        .find(|r| r.selection.as_ref().is_some_and(|re| re.is_match(&code)))
+        .or_else(|| responses.iter().find(|r| r.selection.is_none()))
+}
+
+/// Selects the integration response for `status`, maps its body, and builds the method response.
+async fn integration_response(
+    ctx: &RequestCtx<'_>,
+    status: u16,
+    body: Bytes,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let selected = select_response(&ctx.method.integration.responses, status).ok_or_else(|| {
+        GatewayError::configuration(anyhow::anyhow!(
+            "no integration response matches status {status} and none is the default"
+        ))
+    })?;
+    let method_status = StatusCode::from_u16(selected.status).map_err(|e| GatewayError::configuration(e.into()))?;
+    let accept = media_type(ctx.header("accept"));
+    let template = accept
+        .as_ref()
+        .and_then(|a| selected.templates.get_key_value(a))
+        .or_else(|| selected.templates.get_key_value("application/json"))
+        .or_else(|| selected.templates.iter().next());
+    let mut headers = HeaderMap::new();
+    for (k, v) in &selected.headers {
+        let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) else {
+            return Err(GatewayError::configuration(anyhow::anyhow!(
+                "invalid response header `{k}`"
+            )));
+        };
+        headers.insert(k, v);
+    }
+    // A template is the body; with a response transform, the transform gets the template and
+    // the integration's body and produces the body.
+    let transforming = ctx.method.integration.response_transform.is_some();
+    let (content_type, body, template) = match template {
+        Some((ct, text)) if transforming => (ct.as_str(), body, Some(text.clone())),
+        Some((ct, text)) => (ct.as_str(), Bytes::from(text.clone()), None),
+        None => ("application/json", body, None),
+    };
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        let ct = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json"));
+        headers.insert(header::CONTENT_TYPE, ct);
+    }
+    respond_with_transform(ctx, method_status, headers, body, template).await
+}
+
+/// Applies the response transform, if any, and builds the method response.
+async fn respond_with_transform(
+    ctx: &RequestCtx<'_>,
+    mut status: StatusCode,
+    mut headers: HeaderMap,
+    mut body: Bytes,
+    template: Option<String>,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    if let Some(t) = &ctx.method.integration.response_transform {
+        let input = types::TransformInput {
+            phase: types::TransformPhase::IntegrationResponse,
+            template: t.template.clone().or(template),
+            content_type: media_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())),
+            body: body.to_vec(),
+            status_code: Some(status.as_u16()),
+            path_parameters: ctx.path_params.clone(),
+            query: ctx.query.clone(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            context: ctx.context(),
+        };
+        let out = run_transform(ctx, t, &input).await?;
+        body = out.body.into();
+        if let Some(s) = out.status_code {
+            status = StatusCode::from_u16(s).map_err(|e| GatewayError::configuration(e.into()))?;
+        }
+        if let Some(ct) = out.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::CONTENT_TYPE, ct);
+        }
+        for (k, v) in out.headers {
+            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+                headers.insert(k, v);
+            }
+        }
+    }
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    let mut resp = Response::new(full_body(body));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_variable_substitution() {
+        let vars = |n: &str| match n {
+            "host" => Some("127.0.0.1:9000"),
+            _ => None,
+        };
+        assert_eq!(
+            substitute_stage_variables("http://${stageVariables.host}/x", vars),
+            "http://127.0.0.1:9000/x"
+        );
+        assert_eq!(
+            substitute_stage_variables("http://h/${stageVariables.nope}", vars),
+            "http://h/"
+        );
+        assert_eq!(
+            substitute_stage_variables("http://h/${stageVariables.open", vars),
+            "http://h/${stageVariables.open"
+        );
+    }
+
+    #[test]
+    fn media_types() {
+        assert_eq!(
+            media_type(Some("Application/JSON; charset=UTF-8")).as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(
+            media_type(Some("text/html, application/xml")).as_deref(),
+            Some("text/html")
+        );
+        assert_eq!(media_type(Some("")), None);
+        assert_eq!(media_type(None), None);
+    }
+}
