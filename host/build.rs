@@ -131,11 +131,15 @@ fn outer_target_dir(out_dir: &Path) -> PathBuf {
 fn build(root: &Path, target_dir: &Path, guests: &[Guest]) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok();
-    if let Some(out) = sysroot {
-        let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let lib = Path::new(&sysroot).join("lib/rustlib").join(TARGET);
-        if !lib.exists() {
+    if !target_installed(&rustc) {
+        // A fresh machine has only the host target: add it, so that `cargo run` works as the
+        // README says; say how when that is not possible.
+        println!("cargo:warning=installing the {TARGET} Rust target (rustup target add {TARGET})");
+        let added = Command::new("rustup")
+            .args(["target", "add", TARGET])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !added || !target_installed(&rustc) {
             panic!(
                 "\n\nThe `{TARGET}` Rust target is not installed, and wasmgate's plugins are built for it.\n\
                  Install it with:\n\n    rustup target add {TARGET}\n\n\
@@ -174,6 +178,18 @@ fn build(root: &Path, target_dir: &Path, guests: &[Guest]) {
     if !status.success() {
         panic!("building the wasm32-wasip2 guests failed ({status}); see the cargo output above");
     }
+}
+
+fn target_installed(rustc: &str) -> bool {
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(TARGET)
+        .join("lib")
+        .exists()
 }
 
 /// Adds the source files listed in a cargo dep-info (`.d`) file.

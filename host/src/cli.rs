@@ -106,6 +106,7 @@ fn check(path: PathBuf) -> anyhow::Result<()> {
     // Compile and link every plugin, with state and cache in a scratch directory.
     let scratch = std::env::temp_dir().join(format!("wasmgate-check-{}", std::process::id()));
     config.state_dir = scratch.clone();
+    config.cache_dir = scratch.join("compiled");
     let (apis, plugins) = (config.apis.len(), config.plugins.len());
     let result = Gateway::new(config);
     let _ = std::fs::remove_dir_all(&scratch);

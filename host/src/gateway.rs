@@ -2,7 +2,6 @@
 //! swappable pointer. Requests take the snapshot current when they start and finish on it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +20,7 @@ pub enum BuildError {
     #[error(transparent)]
     Plugin(#[from] LoadError),
     /// A plugin is used as something it is not.
-    #[error("{at}: plugin `{plugin}` is a {actual} plugin, but is used as {expected}")]
+    #[error("{at}: plugin `{plugin}` exports the {actual} interface, but is used as {expected}")]
     WrongKind {
         /// Where it is used.
         at: String,
@@ -113,7 +112,7 @@ impl Gateway {
         let http = crate::http_client::new_client();
         let runtime = Runtime::new(
             &RuntimeConfig {
-                cache_dir: Some(cache_dir(&config)),
+                cache_dir: Some(config.cache_dir.clone()),
                 max_instances: config.max_plugin_instances,
             },
             http.clone(),
@@ -140,10 +139,6 @@ impl Gateway {
         self.current.store(Arc::new(snapshot));
         Ok(())
     }
-}
-
-fn cache_dir(config: &GatewayConfig) -> PathBuf {
-    config.state_dir.join("compiled")
 }
 
 /// Loads every plugin and builds every API. Blocking.

@@ -16,6 +16,7 @@
 
 pub mod body;
 pub mod cli;
+mod framing;
 pub mod gateway;
 pub mod gateway_response;
 pub mod http_client;

@@ -32,6 +32,9 @@ use crate::runtime::bindings::types;
 pub struct ConnInfo {
     /// The client's address.
     pub remote: SocketAddr,
+    /// The request's head had both `Content-Length` and `Transfer-Encoding` (seen on the
+    /// raw bytes: hyper removes `Content-Length` in that case).
+    pub framing_conflict: bool,
 }
 
 /// Client headers API Gateway drops at ingress (spec §0.3).
@@ -132,7 +135,7 @@ async fn run(
     conn: ConnInfo,
     request_id: &str,
 ) -> Result<Response<GatewayBody>, GatewayError> {
-    edge_checks(&req, snapshot)?;
+    edge_checks(&req, snapshot, conn)?;
     let (parts, body) = req.into_parts();
     let mut ctx = method_request(snapshot, &parts, conn, request_id)?;
     authorization(&mut ctx).await?;
@@ -158,7 +161,7 @@ async fn run(
 // === method request ===
 
 /// Checks made before anything else: framing and `Host`.
-fn edge_checks(req: &Request<Incoming>, snapshot: &Snapshot) -> Result<(), GatewayError> {
+fn edge_checks(req: &Request<Incoming>, snapshot: &Snapshot, conn: ConnInfo) -> Result<(), GatewayError> {
     let bad = |m: &str| GatewayError::new(ResponseType::EdgeBadRequest, m).closing();
     let headers = req.headers();
     let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
@@ -172,7 +175,9 @@ fn edge_checks(req: &Request<Incoming>, snapshot: &Snapshot) -> Result<(), Gatew
             _ => return Err(bad("Multiple Host headers")),
         }
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) && headers.contains_key(header::CONTENT_LENGTH) {
+    if conn.framing_conflict
+        || (headers.contains_key(header::TRANSFER_ENCODING) && headers.contains_key(header::CONTENT_LENGTH))
+    {
         return Err(bad("Both Content-Length and Transfer-Encoding"));
     }
     if let Some(len) = headers.get(header::CONTENT_LENGTH) {
@@ -702,11 +707,10 @@ async fn http_proxy(
         if !query.is_empty() {
             query.push('&');
         }
-        query.extend(
-            form_urlencoded::Serializer::new(String::new())
+        query.push_str(
+            &form_urlencoded::Serializer::new(String::new())
                 .append_pair(k, v)
-                .finish()
-                .chars(),
+                .finish(),
         );
     }
     if !query.is_empty() {

@@ -164,7 +164,10 @@ mod tests {
         Router::new(PATHS.iter().enumerate().map(|(i, p)| (i, *p))).unwrap()
     }
 
-    fn m(path: &str) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+    /// A resource path and its parameters.
+    type Found = Option<(&'static str, Vec<(&'static str, String)>)>;
+
+    fn m(path: &str) -> Found {
         let r = router().find(path)?;
         let names: Vec<_> = r.params.into_iter().map(|(k, v)| (&*k.leak(), v)).collect();
         Some((PATHS[r.resource], names))
@@ -176,7 +179,7 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: Vec<(&str, Option<(&str, Vec<(&str, String)>)>)> = vec![
+        let cases: Vec<(&str, Found)> = vec![
             ("", Some(("/", vec![]))),
             ("/", Some(("/", vec![]))),
             ("/pets", Some(("/pets", vec![]))),

@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::framing::FramingCheck;
 use crate::gateway::Gateway;
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::manifest::schema::EdgeLimits;
@@ -168,7 +169,7 @@ async fn serve_connection(
 ) {
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     match tls {
-        None => drive(IdleIo::new(stream), remote, gateway, &limits, shutdown, None).await,
+        None => drive(IdleIo::new(stream, true), remote, gateway, &limits, shutdown, None).await,
         Some(acceptor) => {
             let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => s,
@@ -182,7 +183,7 @@ async fn serve_connection(
                 }
             };
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            drive(IdleIo::new(stream), remote, gateway, &limits, shutdown, Some(h2)).await
+            drive(IdleIo::new(stream, !h2), remote, gateway, &limits, shutdown, Some(h2)).await
         }
     }
 }
@@ -200,13 +201,27 @@ async fn drive<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = io.activity.clone();
+    let conflict = io.conflict.clone();
+    let requests = AtomicU64::new(0);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let svc_in_flight = in_flight.clone();
     let svc = service_fn(move |req| {
         let snapshot = gateway.snapshot();
         let guard = InFlight::enter(&svc_in_flight);
+        // HTTP/1 requests on a connection are served in order, so the n-th call is the n-th
+        // request head the framing check saw.
+        let index = requests.fetch_add(1, Ordering::AcqRel) + 1;
+        let framing_conflict = conflict.load(Ordering::Acquire) == index;
         async move {
-            let resp = pipeline::handle(snapshot, req, ConnInfo { remote }).await;
+            let resp = pipeline::handle(
+                snapshot,
+                req,
+                ConnInfo {
+                    remote,
+                    framing_conflict,
+                },
+            )
+            .await;
             drop(guard);
             Ok::<_, Infallible>(resp)
         }
@@ -295,20 +310,25 @@ impl Activity {
     }
 }
 
-/// An I/O stream that records its last activity.
+/// An I/O stream that records its last activity and, for HTTP/1, checks request framing.
 struct IdleIo<T> {
     inner: T,
     activity: Activity,
+    framing: Option<FramingCheck>,
+    conflict: Arc<AtomicU64>,
 }
 
 impl<T> IdleIo<T> {
-    fn new(inner: T) -> IdleIo<T> {
+    fn new(inner: T, check_framing: bool) -> IdleIo<T> {
+        let conflict = Arc::new(AtomicU64::new(0));
         IdleIo {
             inner,
             activity: Activity {
                 start: Instant::now(),
                 last_ms: Arc::new(AtomicU64::new(0)),
             },
+            framing: check_framing.then(|| FramingCheck::new(conflict.clone())),
+            conflict,
         }
     }
 }
@@ -319,6 +339,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.touch();
+            let this = &mut *self;
+            if let Some(check) = &mut this.framing {
+                check.feed(&buf.filled()[before..]);
+            }
         }
         res
     }

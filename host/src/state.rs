@@ -233,3 +233,38 @@ mod tests {
         assert_eq!(ns.increment("old", 1, None).await.unwrap(), 1);
     }
 }
+
+#[cfg(test)]
+mod reopen_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = StateStore::open(dir.path(), StateLimits::default()).unwrap();
+            let ns = store.namespace("p").unwrap();
+            assert_eq!(ns.increment("n", 1, None).await.unwrap(), 1);
+            ns.set("k", b"v", None).await.unwrap();
+        }
+        let store = StateStore::open(dir.path(), StateLimits::default()).unwrap();
+        let ns = store.namespace("p").unwrap();
+        assert_eq!(ns.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(ns.increment("n", 1, None).await.unwrap(), 2);
+    }
+}
+
+#[cfg(test)]
+mod concurrent_open_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_open_of_a_live_store_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _a = StateStore::open(dir.path(), StateLimits::default()).unwrap();
+        let err = StateStore::open(dir.path(), StateLimits::default())
+            .err()
+            .expect("second open must fail");
+        assert!(format!("{err:#}").contains("could not acquire lock"), "{err:#}");
+    }
+}

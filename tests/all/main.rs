@@ -1,1 +1,11 @@
-fn main() {}
+//! wasmgate's integration tests: one binary, a module per area. Every server binds
+//! 127.0.0.1 on a port the OS picks.
+
+mod authorizer;
+mod edge;
+mod hostile;
+mod manifest;
+mod mock;
+mod plugins;
+mod process;
+mod proxy;

@@ -15,8 +15,10 @@ use super::schema::{self, EdgeLimits};
 pub struct GatewayConfig {
     /// The manifest's directory.
     pub base_dir: PathBuf,
-    /// Plugin state and compiled-component cache.
+    /// Plugin state.
     pub state_dir: PathBuf,
+    /// Compiled-component cache.
+    pub cache_dir: PathBuf,
     /// Region shown in method ARNs.
     pub region: String,
     /// Account id shown in method ARNs.
@@ -434,6 +436,10 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
 
     Ok(GatewayConfig {
         base_dir: base.to_path_buf(),
+        cache_dir: g
+            .cache_dir
+            .as_ref()
+            .map_or_else(|| base.join(&g.state_dir).join("compiled"), |c| base.join(c)),
         state_dir: base.join(&g.state_dir),
         region: g.region,
         account_id: g.account_id,

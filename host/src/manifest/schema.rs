@@ -36,6 +36,8 @@ pub struct GatewaySettings {
     /// Directory of plugin state and the compiled-component cache, relative to the manifest.
     #[serde(default = "default_state_dir")]
     pub state_dir: String,
+    /// Directory of compiled components, relative to the manifest (default: `<state_dir>/compiled`).
+    pub cache_dir: Option<String>,
     /// The region shown in method ARNs.
     #[serde(default = "default_region")]
     pub region: String,
@@ -54,6 +56,7 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         GatewaySettings {
             state_dir: default_state_dir(),
+            cache_dir: None,
             region: default_region(),
             account_id: default_account(),
             limits: EdgeLimits::default(),
@@ -284,8 +287,10 @@ pub struct IntegrationSpec {
     #[serde(default)]
     pub integration_responses: BTreeMap<String, IntegrationResponseSpec>,
     /// wasmgate: a transform plugin run on the integration request body.
+    #[serde(rename = "request_transform")]
     pub request_transform: Option<TransformSpec>,
     /// wasmgate: a transform plugin run on the integration response body.
+    #[serde(rename = "response_transform")]
     pub response_transform: Option<TransformSpec>,
 }
 

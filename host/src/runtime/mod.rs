@@ -232,7 +232,7 @@ impl Runtime {
         }
         let component = Component::new(&self.engine, bytes)?;
         let serialized = component.serialize()?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
         if let Err(e) = std::fs::write(&tmp, &serialized).and_then(|()| std::fs::rename(&tmp, &path)) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled-component cache");
             let _ = std::fs::remove_file(&tmp);

@@ -49,8 +49,12 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
     let input: syn::Ident = syn::parse_str(kind.input).expect("input ident");
     let output: syn::Ident = syn::parse_str(kind.output).expect("output ident");
     quote! {
+        // On native targets (unit tests, clippy) the function is type-checked but not exported.
+        #[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
         #func
 
+        // The export glue exists on wasm only: WIT export names are not valid native symbols.
+        #[cfg(target_family = "wasm")]
         #[doc(hidden)]
         #[allow(missing_docs, unsafe_code, reason = "generated code")]
         mod #module {

@@ -1,0 +1,163 @@
+//! Integration and transform plugins, plugin config and plugin state.
+
+use wasmgate_tests::{TestGateway, client};
+
+const API: &str = r#"
+version = 1
+[plugins.echo-a]
+path = "%{guest:fixture-echo}"
+config = { greeting = "hi from a" }
+[plugins.echo-b]
+path = "%{guest:fixture-echo}"
+limits = { warm_instances = 2 }
+[plugins.upper]
+path = "%{guest:fixture-upper}"
+
+[apis.p.stages.prod]
+variables = { color = "blue" }
+
+[apis.p.resources."/a/{id}".resourceMethods.POST.methodIntegration]
+type = "PLUGIN"
+plugin = "echo-a"
+requestParameters = { "integration.request.header.X-Color" = "stageVariables.color", "integration.request.querystring.from" = "'gateway'" }
+[apis.p.resources."/b".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "echo-b"
+
+[apis.p.resources."/shout".resourceMethods.POST.methodIntegration]
+type = "PLUGIN"
+plugin = "echo-a"
+request_transform = { plugin = "upper" }
+
+[apis.p.resources."/mock-shout".resourceMethods.GET.methodIntegration]
+type = "MOCK"
+requestTemplates = { "application/json" = '{"statusCode": 200}' }
+response_transform = { plugin = "upper", template = "tpl" }
+integrationResponses."200".responseTemplates = { "application/json" = "quiet words" }
+
+[apis.p.resources."/selected".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "echo-a"
+integrationResponses."201".selectionPattern = "200"
+integrationResponses."201".responseTemplates = { "application/json" = '{"mapped":true}' }
+"#;
+
+#[tokio::test]
+async fn integration_plugin_sees_the_request_and_its_config() {
+    let gw = TestGateway::start(API).await;
+    let c = client();
+    let r = c.post(gw.url("/prod/a/42?q=1&q=2")).body("hello").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["path"], "/a/42");
+    assert_eq!(v["body"], "hello");
+    assert_eq!(v["pathParameters"], serde_json::json!([["id", "42"]]));
+    assert_eq!(
+        v["query"],
+        serde_json::json!([["q", "1"], ["q", "2"], ["from", "gateway"]])
+    );
+    assert_eq!(v["stage"], "prod");
+    assert_eq!(v["greeting"], "hi from a");
+    assert_eq!(v["stageVariables"], serde_json::json!([["color", "blue"]]));
+    assert_eq!(v["requestId"].as_str().unwrap().len(), 36);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn plugin_state_is_per_plugin_and_survives_restarts() {
+    let gw = TestGateway::start(API).await;
+    let c = client();
+    let calls = |path: &'static str| {
+        let c = c.clone();
+        let url = gw.url(path);
+        async move {
+            let v: serde_json::Value = c
+                .request(
+                    if path.starts_with("/prod/a") {
+                        reqwest::Method::POST
+                    } else {
+                        reqwest::Method::GET
+                    },
+                    url,
+                )
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["calls"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(calls("/prod/a/1").await, 1);
+    assert_eq!(calls("/prod/a/1").await, 2);
+    // echo-b is the same component under another name: its own namespace, its own counter.
+    assert_eq!(calls("/prod/b").await, 1);
+    assert_eq!(calls("/prod/b").await, 2); // a warm instance keeps working
+    assert_eq!(calls("/prod/a/1").await, 3);
+
+    // A new gateway on the same state directory continues the counts.
+    let dir = gw.dir.path().to_path_buf();
+    let manifest = std::fs::read_to_string(dir.join("gateway.toml")).unwrap();
+    let gateway = gw.gateway.clone();
+    let _dir = gw.shutdown().await;
+    drop(gateway); // releases the state database
+    let config = wasmgate::manifest::parse(&manifest, &dir, "gateway.toml").unwrap();
+    let again = tokio::task::spawn_blocking(move || wasmgate::gateway::Gateway::new(config))
+        .await
+        .unwrap()
+        .unwrap();
+    let server = wasmgate::server::start(
+        std::sync::Arc::new(again),
+        &[wasmgate::manifest::Listener {
+            address: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+        }],
+    )
+    .await
+    .unwrap();
+    let v: serde_json::Value = c
+        .post(format!("http://{}/prod/a/1", server.addrs[0]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["calls"], 4);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn transforms_rewrite_bodies_in_both_phases() {
+    let gw = TestGateway::start(API).await;
+    let c = client();
+    let v: serde_json::Value = c
+        .post(gw.url("/prod/shout"))
+        .body("make me loud")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["body"], "MAKE ME LOUD");
+
+    let r = c.get(gw.url("/prod/mock-shout")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-transformed"], "response");
+    assert_eq!(r.headers()["x-template"], "tpl");
+    assert_eq!(r.text().await.unwrap(), "");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn integration_responses_map_plugin_statuses() {
+    let gw = TestGateway::start(API).await;
+    let r = client().get(gw.url("/prod/selected")).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.text().await.unwrap(), r#"{"mapped":true}"#);
+    gw.shutdown().await;
+}
