@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 /// The longest request head followed; longer ones are hyper's to refuse.
 const MAX_HEAD: usize = 64 * 1024;
@@ -30,6 +31,9 @@ pub(crate) struct FramingCheck {
     state: State,
     heads: u64,
     conflict: Arc<AtomicU64>,
+    /// When the head being received started (ms since `epoch`, plus one), or 0 between heads.
+    head_started: Arc<AtomicU64>,
+    epoch: Instant,
 }
 
 impl FramingCheck {
@@ -40,52 +44,79 @@ impl FramingCheck {
             state: State::Head(Vec::new()),
             heads: 0,
             conflict,
+            head_started: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
         }
     }
 
-    /// Feeds bytes read from the client, in order.
+    /// A handle that tells how long the head being received has taken so far.
+    pub(crate) fn head_clock(&self) -> HeadClock {
+        HeadClock {
+            started: self.head_started.clone(),
+            epoch: self.epoch,
+        }
+    }
+
+    /// Feeds bytes read from the client, in order. Linear in the input: body bytes are
+    /// skipped by count, and only heads, chunk-size lines and trailers are buffered (bounded).
     pub(crate) fn feed(&mut self, data: &[u8]) {
-        let mut data = data.to_vec();
-        while !data.is_empty() {
-            let rest = match &mut self.state {
+        let mut i = 0;
+        while i < data.len() {
+            match &mut self.state {
                 State::Off => return,
                 State::Head(buf) => {
-                    let from = buf.len().saturating_sub(3);
-                    buf.extend_from_slice(&data);
-                    match find(&buf[from..], b"\r\n\r\n") {
-                        None => {
-                            if buf.len() > MAX_HEAD {
-                                self.state = State::Off;
-                            }
+                    if buf.is_empty() {
+                        // Empty lines before a request line are allowed (RFC 9112 §2.2).
+                        while i < data.len() && (data[i] == b'\r' || data[i] == b'\n') {
+                            i += 1;
+                        }
+                        if i == data.len() {
                             return;
                         }
+                        let now = self.epoch.elapsed().as_millis() as u64 + 1;
+                        self.head_started.store(now, Ordering::Release);
+                    }
+                    let searched = buf.len().saturating_sub(3);
+                    let window_end = data.len().min(i + MAX_HEAD + 4);
+                    buf.extend_from_slice(&data[i..window_end]);
+                    match find(&buf[searched..], b"\r\n\r\n") {
+                        None => {
+                            i = window_end;
+                            if buf.len() > MAX_HEAD {
+                                self.stop();
+                                return;
+                            }
+                        }
                         Some(at) => {
-                            let end = from + at + 4;
-                            let rest = buf.split_off(end);
+                            let head_len = searched + at + 4;
+                            // Bytes past the head go back to the loop, unconsumed.
+                            i = window_end - (buf.len() - head_len);
+                            buf.truncate(head_len);
                             let head = std::mem::take(buf);
+                            self.head_started.store(0, Ordering::Release);
                             self.state = self.after_head(&head);
-                            rest
                         }
                     }
                 }
                 State::Body(left) => {
-                    let take = (*left).min(data.len() as u64);
+                    let take = (*left).min((data.len() - i) as u64);
                     *left -= take;
+                    i += take as usize;
                     if *left == 0 {
                         self.state = State::Head(Vec::new());
                     }
-                    data.split_off(take as usize)
                 }
-                State::ChunkSize(line) => match data.iter().position(|&b| b == b'\n') {
+                State::ChunkSize(line) => match data[i..].iter().position(|&b| b == b'\n') {
                     None => {
-                        line.extend_from_slice(&data);
+                        line.extend_from_slice(&data[i..]);
                         if line.len() > 1024 {
-                            self.state = State::Off;
+                            self.stop();
                         }
                         return;
                     }
                     Some(nl) => {
-                        line.extend_from_slice(&data[..=nl]);
+                        line.extend_from_slice(&data[i..i + nl]);
+                        i += nl + 1;
                         let text = String::from_utf8_lossy(line);
                         let size = text.trim_end().split(';').next().unwrap_or_default().trim();
                         self.state = match u64::from_str_radix(size, 16) {
@@ -93,53 +124,59 @@ impl FramingCheck {
                             Ok(n) => State::ChunkData(n),
                             Err(_) => State::Off,
                         };
-                        data.split_off(nl + 1)
                     }
                 },
                 State::ChunkData(left) => {
-                    let take = (*left).min(data.len() as u64);
+                    let take = (*left).min((data.len() - i) as u64);
                     *left -= take;
+                    i += take as usize;
                     if *left == 0 {
                         self.state = State::ChunkDataEnd(2);
                     }
-                    data.split_off(take as usize)
                 }
                 State::ChunkDataEnd(left) => {
-                    let take = usize::from(*left).min(data.len());
+                    let take = usize::from(*left).min(data.len() - i);
                     *left -= take as u8;
+                    i += take;
                     if *left == 0 {
                         self.state = State::ChunkSize(Vec::new());
                     }
-                    data.split_off(take)
                 }
                 State::Trailers(buf) => {
-                    buf.extend_from_slice(&data);
+                    // Trailers end with an empty line: right away, or after trailer fields.
+                    let searched = buf.len().saturating_sub(3);
+                    let window_end = data.len().min(i + MAX_HEAD + 4);
+                    buf.extend_from_slice(&data[i..window_end]);
                     let end = if buf.starts_with(b"\r\n") {
                         Some(2)
                     } else {
-                        find(buf, b"\r\n\r\n").map(|at| at + 4)
+                        find(&buf[searched..], b"\r\n\r\n").map(|at| searched + at + 4)
                     };
                     match end {
                         None => {
+                            i = window_end;
                             if buf.len() > MAX_HEAD {
-                                self.state = State::Off;
+                                self.stop();
+                                return;
                             }
-                            return;
                         }
                         Some(end) => {
-                            let rest = buf.split_off(end);
+                            i = window_end - (buf.len() - end);
                             self.state = State::Head(Vec::new());
-                            rest
                         }
                     }
                 }
-            };
-            data = rest;
+            }
         }
     }
 
+    fn stop(&mut self) {
+        self.state = State::Off;
+        self.head_started.store(0, Ordering::Release);
+    }
+
     fn after_head(&mut self, head: &[u8]) -> State {
-        let mut headers = [httparse::EMPTY_HEADER; 256];
+        let mut headers = [httparse::EMPTY_HEADER; 512];
         let mut req = httparse::Request::new(&mut headers);
         if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) || req.method == Some("CONNECT") {
             return State::Off;
@@ -148,10 +185,7 @@ impl FramingCheck {
         let (mut length, mut te, mut chunked, mut upgrade) = (None, false, false, false);
         for h in req.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
-                length = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .or(Some(u64::MAX));
+                length = Some(content_length(h.value).unwrap_or(u64::MAX));
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 te = true;
                 chunked = h.value.trim_ascii().to_ascii_lowercase().ends_with(b"chunked");
@@ -174,6 +208,34 @@ impl FramingCheck {
             (false, _, Some(n)) => State::Body(n),
         }
     }
+}
+
+/// How long a partially received request head has been arriving.
+#[derive(Clone)]
+pub(crate) struct HeadClock {
+    started: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl HeadClock {
+    /// `Some(elapsed)` while a head is partially received.
+    pub(crate) fn in_head_for(&self) -> Option<std::time::Duration> {
+        match self.started.load(Ordering::Acquire) {
+            0 => None,
+            started => {
+                let now = self.epoch.elapsed().as_millis() as u64 + 1;
+                Some(std::time::Duration::from_millis(now.saturating_sub(started)))
+            }
+        }
+    }
+}
+
+/// A `Content-Length` value: one number, or a list of equal numbers (`5, 5`).
+fn content_length(value: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(value).ok()?;
+    let mut values = text.split(',').map(|v| v.trim().parse::<u64>());
+    let first = values.next()?.ok()?;
+    values.all(|v| v == Ok(first)).then_some(first)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -214,6 +276,27 @@ mod tests {
         let body = b"GET /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
         let head = format!("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
         assert_eq!(conflict_in(&[head.as_bytes(), body]), 0);
+    }
+
+    #[test]
+    fn blank_lines_and_length_lists_do_not_switch_it_off() {
+        let stream: &[&[u8]] = &[
+            b"\r\n\r\nPOST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nhi\r\n",
+            b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ];
+        assert_eq!(conflict_in(stream), 2);
+    }
+
+    #[test]
+    fn many_tiny_chunks_are_followed_cheaply() {
+        let mut body = Vec::new();
+        for _ in 0..100_000 {
+            body.extend_from_slice(b"1\r\nX\r\n");
+        }
+        body.extend_from_slice(b"0\r\n\r\n");
+        let head: &[u8] = b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let next: &[u8] = b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(conflict_in(&[head, &body, next]), 2);
     }
 
     #[test]

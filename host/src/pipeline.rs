@@ -63,6 +63,49 @@ const REMAPPED_RESPONSE_HEADERS: &[(&str, &str)] = &[
     ("server", "x-amzn-remapped-server"),
 ];
 
+/// Method response headers API Gateway renames `x-amzn-Remapped-<Name>` when a mapping,
+/// template or plugin sets them (spec §0.3), and those that would break the framing.
+const REMAPPED_METHOD_RESPONSE_HEADERS: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "content-md5",
+    "date",
+    "expect",
+    "host",
+    "max-forwards",
+    "proxy-authenticate",
+    "server",
+    "trailer",
+    "upgrade",
+    "user-agent",
+    "www-authenticate",
+];
+
+/// Sets (or appends) a method response header set by a mapping, a template or a plugin,
+/// renaming the ones API Gateway renames and dropping `Transfer-Encoding` and other
+/// connection-level headers, which the gateway owns. False when the name or value is invalid.
+fn set_response_header(headers: &mut HeaderMap, name: &str, value: &str, append: bool) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if ["transfer-encoding", "keep-alive", "proxy-connection", "te"].contains(&lower.as_str()) {
+        return true;
+    }
+    let name = if REMAPPED_METHOD_RESPONSE_HEADERS.contains(&lower.as_str()) {
+        HeaderName::from_bytes(format!("x-amzn-remapped-{lower}").as_bytes())
+    } else {
+        HeaderName::from_bytes(lower.as_bytes())
+    };
+    let (Ok(name), Ok(value)) = (name, HeaderValue::from_str(value)) else {
+        return false;
+    };
+    if append {
+        headers.append(name, value);
+    } else {
+        headers.insert(name, value);
+    }
+    true
+}
+
 /// Backend response headers that describe the backend connection only.
 const HOP_BY_HOP_RESPONSE_HEADERS: &[&str] = &[
     "transfer-encoding",
@@ -437,7 +480,16 @@ async fn authorization(ctx: &mut RequestCtx<'_>) -> Result<(), GatewayError> {
     }
 
     let cache = ctx.api.auth_caches.get(name);
-    let cache_key = identity.join("\u{0}");
+    // Our authorizers decide per request (they see the method ARN), not with a policy that
+    // could be re-evaluated, so a cached decision holds for the same identity on the same
+    // method ARN only. Lengths are prefixed so that no two identities share a key.
+    let method_arn = ctx.method_arn();
+    let mut cache_key = String::with_capacity(method_arn.len() + identity.iter().map(|v| v.len() + 8).sum::<usize>());
+    for part in identity.iter().chain(std::iter::once(&method_arn)) {
+        cache_key.push_str(&part.len().to_string());
+        cache_key.push(':');
+        cache_key.push_str(part);
+    }
     let decision = match cache.and_then(|c| c.get(&cache_key)) {
         Some(hit) => hit,
         None => {
@@ -484,6 +536,9 @@ async fn call_authorizer(
         context: ctx.context(),
     };
     let decision = plugin.authorize(ctx.request_id, &request).await.map_err(|failure| {
+        if matches!(failure, PluginFailure::Overloaded) {
+            return overloaded();
+        }
         // API Gateway answers an authorizer that errors, times out or returns garbage with
         // 500 `{"message":null}` (AuthorizerConfigurationException).
         let mut err = GatewayError::new(ResponseType::AuthorizerConfigurationError, "");
@@ -502,6 +557,11 @@ async fn call_authorizer(
         types::Decision::Deny(_) => Some(CachedDecision::Deny),
         types::Decision::Unauthorized => None,
     })
+}
+
+/// Every plugin instance slot is busy: the gateway is at capacity, like API Gateway's throttle.
+fn overloaded() -> GatewayError {
+    GatewayError::new(ResponseType::Throttled, "Too Many Requests")
 }
 
 fn context_string(v: types::ContextValue) -> String {
@@ -572,6 +632,9 @@ async fn run_transform(
 ) -> Result<types::TransformOutput, GatewayError> {
     let plugin = &ctx.snapshot.plugins[&t.plugin];
     plugin.transform(ctx.request_id, input).await.map_err(|failure| {
+        if matches!(failure, PluginFailure::Overloaded) {
+            return overloaded();
+        }
         GatewayError::new(ResponseType::ApiConfigurationError, "Internal server error")
             .with_cause(anyhow::anyhow!("transform plugin `{}`: {failure}", t.plugin))
     })
@@ -635,6 +698,7 @@ async fn plugin_integration(
         .map_err(|failure| {
             let cause = anyhow::anyhow!("integration plugin `{plugin}`: {failure}");
             match failure {
+                PluginFailure::Overloaded => overloaded(),
                 PluginFailure::Timeout(_) => {
                     GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out").with_cause(cause)
                 }
@@ -645,20 +709,21 @@ async fn plugin_integration(
         })?;
     let mut headers = HeaderMap::new();
     for (k, v) in &resp.headers {
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-            headers.append(k, v);
-        }
+        set_response_header(&mut headers, k, v, true);
     }
     if ctx.method.integration.responses.is_empty() {
         // No integration responses: the plugin's response is the method response.
-        let status = StatusCode::from_u16(resp.status).map_err(|_| {
-            GatewayError::new(ResponseType::Default5xx, "Internal server error")
-                .with_status(502)
-                .with_cause(anyhow::anyhow!(
-                    "integration plugin `{plugin}` returned status {}",
-                    resp.status
-                ))
-        })?;
+        let status = StatusCode::from_u16(resp.status)
+            .ok()
+            .filter(|s| (200..=599).contains(&s.as_u16()))
+            .ok_or_else(|| {
+                GatewayError::new(ResponseType::Default5xx, "Internal server error")
+                    .with_status(502)
+                    .with_cause(anyhow::anyhow!(
+                        "integration plugin `{plugin}` returned status {}",
+                        resp.status
+                    ))
+            })?;
         return respond_with_transform(ctx, status, headers, resp.body.into(), None).await;
     }
     integration_response(ctx, resp.status, resp.body.into()).await
@@ -683,7 +748,10 @@ async fn http_proxy(
     for (target, source) in &integration.request_parameters {
         let value = ctx.source_value(source);
         match target {
-            ParamTarget::Path(n) => url = url.replace(&format!("{{{n}}}"), value.as_deref().unwrap_or_default()),
+            ParamTarget::Path(n) => {
+                let v = value.as_deref().map(|v| path_value(source, v)).unwrap_or_default();
+                url = url.replace(&format!("{{{n}}}"), &v);
+            }
             ParamTarget::Query(n) => {
                 if let Some(v) = value {
                     extra_query.push((n.clone(), v));
@@ -759,7 +827,13 @@ async fn http_proxy(
     );
     let (mut parts, body) = resp.into_parts();
     let mut out = HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in parts.headers.drain().filter_map(|(k, v)| k.map(|k| (k, v))) {
+    // `drain` names only the first value of a repeated header; later ones come with `None`.
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in parts.headers.drain() {
+        if let Some(n) = name {
+            current = Some(n);
+        }
+        let Some(name) = &current else { continue };
         if HOP_BY_HOP_RESPONSE_HEADERS.contains(&name.as_str()) {
             continue;
         }
@@ -768,7 +842,7 @@ async fn http_proxy(
                 out.append(HeaderName::from_static(remapped), value);
             }
             None => {
-                out.append(name, value);
+                out.append(name.clone(), value);
             }
         }
     }
@@ -776,6 +850,33 @@ async fn http_proxy(
     *response.status_mut() = parts.status;
     *response.headers_mut() = out;
     Ok(response)
+}
+
+/// Characters of a decoded value that may stand in a path segment as they are.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A mapped value made safe for a path placeholder: values from the request path are already
+/// percent-encoded (and a greedy value keeps its slashes); values from other sources are
+/// decoded, so they are encoded here. Either way `.` and `..` segments are encoded, so a
+/// value cannot walk up the backend's path.
+fn path_value(source: &ParamSource, value: &str) -> String {
+    let encoded = match source {
+        ParamSource::Path(_) => value.to_string(),
+        _ => percent_encoding::utf8_percent_encode(value, SEGMENT).to_string(),
+    };
+    encoded
+        .split('/')
+        .map(|segment| match segment {
+            "." => "%2E",
+            ".." => "%2E%2E",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Replaces `${stageVariables.name}` with the stage variable's value (empty when unset).
@@ -830,12 +931,11 @@ async fn integration_response(
         .or_else(|| selected.templates.iter().next());
     let mut headers = HeaderMap::new();
     for (k, v) in &selected.headers {
-        let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) else {
+        if !set_response_header(&mut headers, k, v, false) {
             return Err(GatewayError::configuration(anyhow::anyhow!(
                 "invalid response header `{k}`"
             )));
-        };
-        headers.insert(k, v);
+        }
     }
     // A template is the body; with a response transform, the transform gets the template and
     // the integration's body and produces the body.
@@ -888,10 +988,8 @@ async fn respond_with_transform(
         if let Some(ct) = out.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::CONTENT_TYPE, ct);
         }
-        for (k, v) in out.headers {
-            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
-                headers.insert(k, v);
-            }
+        for (k, v) in &out.headers {
+            set_response_header(&mut headers, k, v, false);
         }
     }
     if !headers.contains_key(header::CONTENT_TYPE) {
@@ -925,6 +1023,17 @@ mod tests {
             substitute_stage_variables("http://h/${stageVariables.open", vars),
             "http://h/${stageVariables.open"
         );
+    }
+
+    #[test]
+    fn path_values_cannot_escape() {
+        let path = ParamSource::Path("proxy".into());
+        let query = ParamSource::Query("q".into());
+        assert_eq!(path_value(&path, "a/b%2Fc/d"), "a/b%2Fc/d");
+        assert_eq!(path_value(&path, "../../admin"), "%2E%2E/%2E%2E/admin");
+        assert_eq!(path_value(&path, "a/./b"), "a/%2E/b");
+        assert_eq!(path_value(&query, "a b/c?d#e"), "a%20b%2Fc%3Fd%23e");
+        assert_eq!(path_value(&query, ".."), "%2E%2E");
     }
 
     #[test]

@@ -20,12 +20,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::framing::FramingCheck;
+use crate::framing::{FramingCheck, HeadClock};
 use crate::gateway::Gateway;
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::manifest::schema::EdgeLimits;
 use crate::manifest::{Listener, TlsFiles};
 use crate::pipeline::{self, ConnInfo};
+
+/// Most over-the-cap connections answered 503 at once; more are closed without an answer.
+const MAX_REFUSALS: usize = 64;
 
 /// A running server.
 pub struct RunningServer {
@@ -48,7 +51,7 @@ impl RunningServer {
         }
         let all = self.connections.acquire_many(self.max_connections as u32);
         if tokio::time::timeout(self.grace, all).await.is_err() {
-            tracing::warn!("shutdown grace period over; closing the remaining connections");
+            tracing::warn!("shutdown grace period over; connections still open are dropped");
         }
     }
 }
@@ -115,6 +118,7 @@ async fn accept_loop(
     connections: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -130,7 +134,15 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tokio::spawn(refuse_overloaded(stream, tls.is_some()));
+            // Over the cap: answer 503, but never hold more than a few refusals at once (each
+            // costs a task and a file descriptor); beyond that the connection is just closed.
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                let is_tls = tls.is_some();
+                tokio::spawn(async move {
+                    refuse_overloaded(stream, is_tls).await;
+                    drop(refusal);
+                });
+            }
             continue;
         };
         let (gateway, limits, tls, shutdown) = (gateway.clone(), limits.clone(), tls.clone(), shutdown.clone());
@@ -156,7 +168,7 @@ async fn refuse_overloaded(stream: TcpStream, tls: bool) {
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(false)
         .serve_connection(TokioIo::new(stream), svc);
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
 }
 
 async fn serve_connection(
@@ -169,7 +181,7 @@ async fn serve_connection(
 ) {
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     match tls {
-        None => drive(IdleIo::new(stream, true), remote, gateway, &limits, shutdown, None).await,
+        None => drive(ConnIo::new(stream, true), remote, gateway, &limits, shutdown, None).await,
         Some(acceptor) => {
             let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => s,
@@ -183,7 +195,7 @@ async fn serve_connection(
                 }
             };
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            drive(IdleIo::new(stream, !h2), remote, gateway, &limits, shutdown, Some(h2)).await
+            drive(ConnIo::new(stream, !h2), remote, gateway, &limits, shutdown, Some(h2)).await
         }
     }
 }
@@ -191,7 +203,7 @@ async fn serve_connection(
 /// Serves HTTP on one connection until it closes, is idle too long, or the server shuts down.
 /// `alpn_h2`: `Some(true)` HTTP/2 only, `Some(false)` HTTP/1.1 only, `None` either (by preface).
 async fn drive<T>(
-    io: IdleIo<T>,
+    io: ConnIo<T>,
     remote: SocketAddr,
     gateway: Arc<Gateway>,
     limits: &EdgeLimits,
@@ -200,14 +212,18 @@ async fn drive<T>(
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = io.activity.clone();
+    // Idleness is measured between requests, not bytes: HTTP/2 pings must not keep a
+    // connection open forever.
+    let activity = Activity::new();
     let conflict = io.conflict.clone();
+    let head_clock = io.framing.as_ref().map(FramingCheck::head_clock);
     let requests = AtomicU64::new(0);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let svc_in_flight = in_flight.clone();
+    let svc_activity = activity.clone();
     let svc = service_fn(move |req| {
         let snapshot = gateway.snapshot();
-        let guard = InFlight::enter(&svc_in_flight);
+        let guard = InFlight::enter(&svc_in_flight, &svc_activity);
         // HTTP/1 requests on a connection are served in order, so the n-th call is the n-th
         // request head the framing check saw.
         let index = requests.fetch_add(1, Ordering::AcqRel) + 1;
@@ -231,7 +247,12 @@ async fn drive<T>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        // hyper's header timer also runs while a keep-alive connection waits for its next
+        // request, so it is only a backstop here: the loop below enforces the header timeout on
+        // heads that have started to arrive, and the idle timeout between requests.
+        .header_read_timeout(Duration::from_millis(
+            limits.header_read_timeout_ms + limits.idle_timeout_ms,
+        ))
         // The pipeline answers header blocks over the limit with 431; hyper's own limit (a
         // bare 431) sits above it for blocks too large to even buffer.
         .max_buf_size((limits.max_header_bytes + 8192).max(8192))
@@ -251,8 +272,11 @@ async fn drive<T>(
     tokio::pin!(conn);
 
     let idle = Duration::from_millis(limits.idle_timeout_ms);
-    let mut ticker = tokio::time::interval((idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
-    let mut closing = false;
+    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
+    let tick = (idle.min(header_timeout) / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(tick);
+    let grace = Duration::from_millis(limits.shutdown_grace_ms);
+    let mut closing: Option<Instant> = None;
     loop {
         tokio::select! {
             res = conn.as_mut() => {
@@ -261,37 +285,55 @@ async fn drive<T>(
                 }
                 return;
             }
-            _ = ticker.tick(), if !closing => {
-                if in_flight.load(Ordering::Acquire) == 0 && activity.idle_for() >= idle {
+            _ = ticker.tick() => {
+                if let Some(since) = closing {
+                    // A client that stops reading must not hold its slot forever.
+                    if since.elapsed() >= grace {
+                        tracing::debug!(%remote, "connection did not finish closing in time; dropping it");
+                        return;
+                    }
+                    continue;
+                }
+                let idle_now = in_flight.load(Ordering::Acquire) == 0;
+                let slow_head = idle_now
+                    && head_clock.as_ref().and_then(HeadClock::in_head_for).is_some_and(|t| t >= header_timeout);
+                if slow_head {
+                    tracing::debug!(%remote, "request head not received in time; closing");
+                    return;
+                }
+                if idle_now && activity.idle_for() >= idle {
                     tracing::debug!(%remote, "closing idle connection");
                     conn.as_mut().graceful_shutdown();
-                    closing = true;
+                    closing = Some(Instant::now());
                 }
             }
-            _ = shutdown.changed(), if !closing => {
+            _ = shutdown.changed(), if closing.is_none() => {
                 conn.as_mut().graceful_shutdown();
-                closing = true;
+                closing = Some(Instant::now());
             }
         }
     }
 }
 
-struct InFlight(Arc<AtomicUsize>);
+/// Counts a request in flight on a connection, and marks activity when it starts and ends.
+struct InFlight(Arc<AtomicUsize>, Activity);
 
 impl InFlight {
-    fn enter(counter: &Arc<AtomicUsize>) -> InFlight {
+    fn enter(counter: &Arc<AtomicUsize>, activity: &Activity) -> InFlight {
         counter.fetch_add(1, Ordering::AcqRel);
-        InFlight(counter.clone())
+        activity.touch();
+        InFlight(counter.clone(), activity.clone())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        self.1.touch();
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// When a connection last moved bytes.
+/// When a request last started or finished on a connection.
 #[derive(Clone)]
 struct Activity {
     start: Instant,
@@ -299,6 +341,13 @@ struct Activity {
 }
 
 impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     fn touch(&self) {
         self.last_ms
             .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -310,35 +359,29 @@ impl Activity {
     }
 }
 
-/// An I/O stream that records its last activity and, for HTTP/1, checks request framing.
-struct IdleIo<T> {
+/// A connection's I/O stream; for HTTP/1 it feeds the bytes it reads to the framing check.
+struct ConnIo<T> {
     inner: T,
-    activity: Activity,
     framing: Option<FramingCheck>,
     conflict: Arc<AtomicU64>,
 }
 
-impl<T> IdleIo<T> {
-    fn new(inner: T, check_framing: bool) -> IdleIo<T> {
+impl<T> ConnIo<T> {
+    fn new(inner: T, check_framing: bool) -> ConnIo<T> {
         let conflict = Arc::new(AtomicU64::new(0));
-        IdleIo {
+        ConnIo {
             inner,
-            activity: Activity {
-                start: Instant::now(),
-                last_ms: Arc::new(AtomicU64::new(0)),
-            },
             framing: check_framing.then(|| FramingCheck::new(conflict.clone())),
             conflict,
         }
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for ConnIo<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
             let this = &mut *self;
             if let Some(check) = &mut this.framing {
                 check.feed(&buf.filled()[before..]);
@@ -348,13 +391,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for ConnIo<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        res
+        Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -370,11 +409,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        res
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -77,6 +77,9 @@ pub struct Namespace {
 
 const HEADER: usize = 8;
 
+/// Most keys one `list_keys` call returns.
+pub const MAX_LIST: usize = 1000;
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -166,8 +169,9 @@ impl Namespace {
         Ok(value)
     }
 
-    /// Lists up to `limit` live keys starting with `prefix`.
+    /// Lists up to `limit` (at most [`MAX_LIST`]) live keys starting with `prefix`.
     pub fn list_keys(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StateError> {
+        let limit = limit.min(MAX_LIST);
         let now = now_ms();
         let mut keys = Vec::new();
         for item in self.tree.scan_prefix(prefix) {

@@ -22,6 +22,13 @@ authorizerId = "auth"
 type = "PLUGIN"
 plugin = "echo"
 
+[apis.a.resources."/secret2".resourceMethods.GET]
+authorizationType = "CUSTOM"
+authorizerId = "auth"
+[apis.a.resources."/secret2".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "echo"
+
 [apis.a.resources."/open".resourceMethods.GET.methodIntegration]
 type = "PLUGIN"
 plugin = "echo"
@@ -175,6 +182,9 @@ authorizerResultTtlInSeconds = 300"#,
     assert_eq!(calls_seen(&c, gw.url("/prod/secret"), "a").await, "1");
     // Another token: a new call.
     assert_eq!(calls_seen(&c, gw.url("/prod/secret"), "b").await, "2");
+    // The same token on another method ARN: decided again (a decision is not a policy).
+    assert_eq!(calls_seen(&c, gw.url("/prod/secret2"), "a").await, "3");
+    assert_eq!(calls_seen(&c, gw.url("/prod/secret2"), "a").await, "3");
     gw.shutdown().await;
 }
 

@@ -257,3 +257,34 @@ uri = "http://{}/slow"
     // No longer accepting.
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn a_slow_head_is_cut_off_but_an_idle_keep_alive_connection_is_not() {
+    let gw = TestGateway::start(&api("header_read_timeout_ms = 300\nidle_timeout_ms = 5000", "")).await;
+    let mut buf = vec![0u8; 4096];
+
+    // Half a head, then nothing: closed after the 300 ms header timeout.
+    let mut slow = TcpStream::connect(gw.addr).await.unwrap();
+    slow.write_all(b"GET /prod/echo HTTP/1.1\r\nHo").await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "slow head not cut off: {closed:?}"
+    );
+
+    // A keep-alive connection idle for longer than the header timeout (but not the idle
+    // timeout) is still usable.
+    let mut ka = TcpStream::connect(gw.addr).await.unwrap();
+    ka.write_all(b"GET /prod/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let n = ka.read(&mut buf).await.unwrap();
+    assert_eq!(raw_status(&String::from_utf8_lossy(&buf[..n])), Some(200));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    ka.write_all(b"GET /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let resp = read_until_close(&mut ka, T).await;
+    assert_eq!(raw_status(&resp), Some(200), "{resp}");
+    gw.shutdown().await;
+}

@@ -183,3 +183,69 @@ async fn an_unlinked_import_traps_only_when_called_and_the_instance_is_not_reuse
     assert_eq!(get("fine").await.unwrap().status(), 200);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_full_instance_pool_answers_429_and_recovers() {
+    let m = r#"
+version = 1
+[gateway]
+max_plugin_instances = 2
+[plugins.loop]
+path = "%{guest:fixture-hostile}"
+config = { mode = "loop" }
+limits = { timeout_ms = 1500 }
+[plugins.ok]
+path = "%{guest:fixture-hostile}"
+config = { mode = "ok" }
+[apis.h.stages.prod]
+[apis.h.authorizers.loop]
+type = "TOKEN"
+plugin = "loop"
+authorizerResultTtlInSeconds = 0
+[apis.h.authorizers.ok]
+type = "TOKEN"
+plugin = "ok"
+authorizerResultTtlInSeconds = 0
+[apis.h.resources."/loop".resourceMethods.GET]
+authorizationType = "CUSTOM"
+authorizerId = "loop"
+methodIntegration = { type = "MOCK", requestTemplates = { "application/json" = '{"statusCode": 200}' }, integrationResponses = { "200" = {} } }
+[apis.h.resources."/ok".resourceMethods.GET]
+authorizationType = "CUSTOM"
+authorizerId = "ok"
+methodIntegration = { type = "MOCK", requestTemplates = { "application/json" = '{"statusCode": 200}' }, integrationResponses = { "200" = {} } }
+"#;
+    let gw = TestGateway::start(m).await;
+    let c = client();
+    let spinning: Vec<_> = (0..2)
+        .map(|_| {
+            let (c, url) = (c.clone(), gw.url("/prod/loop"));
+            tokio::spawn(async move { c.get(url).header("authorization", "t").send().await.unwrap().status() })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Both slots are spinning: no instance can be made.
+    let r = c
+        .get(gw.url("/prod/ok"))
+        .header("authorization", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-amzn-errortype"], "TooManyRequestsException");
+    assert_eq!(r.text().await.unwrap(), r#"{"message":"Too Many Requests"}"#);
+    for s in spinning {
+        assert_eq!(s.await.unwrap(), 500);
+    }
+    // The slots are free again.
+    assert_eq!(
+        c.get(gw.url("/prod/ok"))
+            .header("authorization", "t")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    gw.shutdown().await;
+}

@@ -51,6 +51,7 @@ fn bad_manifests_get_precise_errors() {
         (format!("{BASE}[apis.a.authorizers.t]\ntype = \"TOKEN\"\nplugin = \"ghost\"\n"), "gateway.toml: apis.a.authorizers.t.plugin: no plugin named `ghost`"),
         (format!("{BASE}[plugins.p]\nbuiltin = \"token-authorizer\"\n[apis.a.authorizers.t]\ntype = \"TOKEN\"\nplugin = \"p\"\nidentitySource = \"method.request.querystring.q\"\n"), "gateway.toml: apis.a.authorizers.t.identitySource: a TOKEN authorizer takes exactly one `method.request.header.<Name>`"),
         (format!("{BASE}[plugins.p]\nbuiltin = \"token-authorizer\"\n[apis.a.authorizers.t]\ntype = \"TOKEN\"\nplugin = \"p\"\nauthorizerResultTtlInSeconds = 4000\n"), "gateway.toml: apis.a.authorizers.t.authorizerResultTtlInSeconds: must be between 0 and 3600"),
+        (BASE.replace("\"MOCK\"", "\"HTTP_PROXY\"\nuri = \"http://h/\"\nrequest_transform = { plugin = \"p\" }\n[plugins.p]\nbuiltin = \"x\"\n[apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration.integrationResponses.\"200\"]"), "gateway.toml: apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration.request_transform: HTTP_PROXY passes requests and responses through unchanged; transforms apply to MOCK and PLUGIN"),
         (format!("{BASE}[apis.a.stages.\"bad stage\"]\n"), "gateway.toml: apis.a.stages.bad stage: name `bad stage` must be 1-128 characters of A-Z a-z 0-9 - _"),
         ("version = 1\n[apis.a.stages.prod]\n[apis.a.resources.\"/x\".resourceMethods.GET]\nauthorizationType = \"NONE\"\n".into(), "gateway.toml:3:1: missing field `methodIntegration`"),
     ];

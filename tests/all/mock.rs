@@ -19,7 +19,7 @@ requestTemplates = { "application/json" = '{"statusCode": 404}' }
 responseTemplates = { "application/json" = '{"found":true}' }
 [apis.shop.resources."/pets/{petId}".resourceMethods.GET.methodIntegration.integrationResponses."404"]
 selectionPattern = "4\\d{2}"
-responseParameters = { "method.response.header.X-Reason" = "'no such pet'" }
+responseParameters = { "method.response.header.X-Reason" = "'no such pet'", "method.response.header.Server" = "'mine'", "method.response.header.Transfer-Encoding" = "'chunked'" }
 responseTemplates = { "application/json" = '{"found":false}', "text/plain" = "not found" }
 
 [apis.shop.resources."/any".resourceMethods.ANY.methodIntegration]
@@ -62,6 +62,12 @@ async fn mock_routes_and_selects_integration_responses() {
     let r = c.get(gw.url("/prod/pets/7")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-reason"], "no such pet");
+    // API Gateway renames Server (and other connection-level names) set by a mapping.
+    assert_eq!(r.headers()["x-amzn-remapped-server"], "mine");
+    assert_ne!(
+        r.headers().get("transfer-encoding").map(|v| v.to_str().unwrap()),
+        Some("chunked")
+    );
     assert_eq!(r.text().await.unwrap(), r#"{"found":false}"#);
     // The response template follows Accept.
     let r = c

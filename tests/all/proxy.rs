@@ -1,6 +1,8 @@
 //! HTTP_PROXY integrations against a local backend.
 
-use wasmgate_tests::{Backend, TestGateway, client, dead_addr, echoed_header};
+use std::time::Duration;
+
+use wasmgate_tests::{Backend, TestGateway, client, dead_addr, echoed_header, raw_request};
 
 fn api(backend: std::net::SocketAddr, dead: std::net::SocketAddr) -> String {
     format!(
@@ -58,6 +60,8 @@ async fn forwards_the_request_and_remaps_response_headers() {
     let h = r.headers().clone();
     assert_eq!(h["x-backend"], "yes");
     assert_eq!(h["x-amzn-remapped-server"], "test-backend");
+    let cookies: Vec<_> = h.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(cookies, ["a=1", "b=2"], "repeated headers all come through");
     assert!(h.contains_key("x-amzn-remapped-content-length"));
     assert!(h.contains_key("x-amzn-remapped-date"));
     assert!(h.contains_key("x-amzn-requestid"));
@@ -125,5 +129,20 @@ async fn timeout_and_dead_backend() {
         r.text().await.unwrap(),
         r#"{"message":"Network error communicating with endpoint"}"#
     );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn mapped_path_values_cannot_walk_up_the_backend_path() {
+    let (gw, _backend) = setup().await;
+    let resp = raw_request(
+        gw.addr,
+        b"GET /prod/a/../../admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    let body = &resp[resp.find("\r\n\r\n").unwrap() + 4..];
+    let echo: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {resp}"));
+    assert_eq!(echo["uri"], "/base/a/%2E%2E/%2E%2E/admin?added=from-stage");
     gw.shutdown().await;
 }

@@ -343,10 +343,26 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
         ("header_read_timeout_ms", limits.header_read_timeout_ms),
         ("body_read_timeout_ms", limits.body_read_timeout_ms),
         ("idle_timeout_ms", limits.idle_timeout_ms),
+        ("shutdown_grace_ms", limits.shutdown_grace_ms),
     ] {
-        if v == 0 {
-            return Err(bad(format!("gateway.limits.{name}"), "must be greater than 0"));
+        if !(1..=86_400_000).contains(&v) {
+            return Err(bad(
+                format!("gateway.limits.{name}"),
+                "must be between 1 and 86400000 (a day)",
+            ));
         }
+    }
+    if limits.max_body_bytes > 1 << 40 {
+        return Err(bad("gateway.limits.max_body_bytes", "must be at most 1 TiB"));
+    }
+    if limits.max_header_bytes > 1 << 20 {
+        return Err(bad("gateway.limits.max_header_bytes", "must be at most 1048576"));
+    }
+    if limits.max_connections > 1_000_000 {
+        return Err(bad("gateway.limits.max_connections", "must be at most 1000000"));
+    }
+    if g.max_plugin_instances > 100_000 {
+        return Err(bad("gateway.max_plugin_instances", "must be at most 100000"));
     }
     if g.max_plugin_instances == 0 {
         return Err(bad("gateway.max_plugin_instances", "must be greater than 0"));
@@ -416,6 +432,17 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
                 },
             },
         );
+    }
+
+    let warm: usize = plugins.values().map(|p: &PluginDef| p.limits.warm_instances).sum();
+    if warm >= g.max_plugin_instances as usize {
+        return Err(bad(
+            "gateway.max_plugin_instances",
+            format!(
+                "{} instance slots cannot hold the {warm} warm instances the plugins ask for, and leave room for calls",
+                g.max_plugin_instances
+            ),
+        ));
     }
 
     let mut apis = Vec::new();
@@ -752,7 +779,7 @@ fn resolve_method(
             required: *required,
         });
     }
-    let integration = resolve_integration(&format!("{at}.methodIntegration"), verb, &m.method_integration, plugins)?;
+    let integration = resolve_integration(&format!("{at}.methodIntegration"), &m.method_integration, plugins)?;
     Ok(MethodDef {
         verb: verb.to_string(),
         authorization,
@@ -771,7 +798,6 @@ fn check_param_name(name: &str) -> Result<(), String> {
 
 fn resolve_integration(
     at: &str,
-    verb: &str,
     i: &schema::IntegrationSpec,
     plugins: &BTreeMap<String, PluginDef>,
 ) -> Result<IntegrationDef, Invalid> {
@@ -817,6 +843,14 @@ fn resolve_integration(
                 };
                 return Err(bad(format!("{at}.uri"), msg));
             }
+            let authority_end = uri.find("://").map_or(0, |i| i + 3);
+            let authority_end = uri[authority_end..].find('/').map_or(uri.len(), |i| i + authority_end);
+            if placeholders(&uri[..authority_end]).first().is_some() {
+                return Err(bad(
+                    format!("{at}.uri"),
+                    "`{name}` placeholders may stand in the path and query only, not in the host",
+                ));
+            }
             for name in placeholders(uri) {
                 let mapped = request_parameters
                     .iter()
@@ -835,7 +869,6 @@ fn resolve_integration(
                 Some(m) if VERBS.contains(&m) => Some(m.to_string()),
                 Some(m) => return Err(bad(format!("{at}.httpMethod"), format!("`{m}` is not an HTTP verb"))),
             };
-            let _ = verb;
             IntegrationKind::HttpProxy {
                 method,
                 uri: uri.clone(),
@@ -941,6 +974,19 @@ fn resolve_integration(
             })),
         }
     };
+    if matches!(kind, IntegrationKind::HttpProxy { .. }) {
+        for (key, t) in [
+            ("request_transform", &i.request_transform),
+            ("response_transform", &i.response_transform),
+        ] {
+            if t.is_some() {
+                return Err(bad(
+                    format!("{at}.{key}"),
+                    "HTTP_PROXY passes requests and responses through unchanged; transforms apply to MOCK and PLUGIN",
+                ));
+            }
+        }
+    }
     Ok(IntegrationDef {
         request_transform: transform(&i.request_transform, "request_transform")?,
         response_transform: transform(&i.response_transform, "response_transform")?,

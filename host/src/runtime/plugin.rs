@@ -43,6 +43,9 @@ pub enum PluginFailure {
     /// The plugin needed more memory than its limit.
     #[error("plugin exceeded its memory limit: {0:#}")]
     OutOfMemory(anyhow::Error),
+    /// Every instance slot of the gateway is in use: nothing is wrong with the plugin.
+    #[error("no free plugin instance slot (gateway.max_plugin_instances)")]
+    Overloaded,
     /// The plugin trapped (panic, unreachable, stack overflow, an unlinked import, …).
     #[error("plugin trapped: {0:#}")]
     Trap(anyhow::Error),
@@ -103,6 +106,7 @@ macro_rules! call {
             None => ($self.new_store(), None),
         };
         $store.data_mut().request_id = $request_id.to_string();
+        $store.data_mut().limiter.denied = false;
         let run = async {
             let $b = match existing {
                 Some(b) => b,
@@ -113,6 +117,9 @@ macro_rules! call {
         };
         match tokio::time::timeout(timeout, run).await {
             Err(_) => Err(PluginFailure::Timeout(timeout)),
+            Ok(Err(trap)) if trap.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
+                Err(PluginFailure::Overloaded)
+            }
             Ok(Err(trap)) => {
                 let trap = anyhow::Error::from(trap);
                 if $store.data().limiter.denied {
