@@ -845,7 +845,7 @@ fn resolve_integration(
             }
             let authority_end = uri.find("://").map_or(0, |i| i + 3);
             let authority_end = uri[authority_end..].find('/').map_or(uri.len(), |i| i + authority_end);
-            if placeholders(&uri[..authority_end]).first().is_some() {
+            if !placeholders(&uri[..authority_end]).is_empty() {
                 return Err(bad(
                     format!("{at}.uri"),
                     "`{name}` placeholders may stand in the path and query only, not in the host",
