@@ -9,13 +9,17 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use wasmgate_tests::{Backend, GatewayProcess, client, wasmgate_bin};
 
+fn bin() -> std::path::PathBuf {
+    wasmgate_bin!()
+}
+
 fn quickstart() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/gateway.toml")
 }
 
 #[tokio::test]
 async fn quickstart_behaves_as_the_readme_says() {
-    let gw = GatewayProcess::spawn(&quickstart(), &[]).await;
+    let gw = GatewayProcess::spawn(&bin(), &quickstart(), &[]).await;
     let c = client();
     let r = c.get(gw.url("/prod/hello")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -44,7 +48,7 @@ async fn quickstart_behaves_as_the_readme_says() {
 
 #[tokio::test]
 async fn sigterm_shuts_down_cleanly() {
-    let mut gw = GatewayProcess::spawn(&quickstart(), &[]).await;
+    let mut gw = GatewayProcess::spawn(&bin(), &quickstart(), &[]).await;
     assert_eq!(client().get(gw.url("/prod/hello")).send().await.unwrap().status(), 200);
     gw.terminate();
     let status = tokio::task::spawn_blocking(move || {
@@ -66,18 +70,14 @@ async fn sigterm_shuts_down_cleanly() {
 
 #[test]
 fn check_validates_and_reports() {
-    let ok = Command::new(wasmgate_bin())
-        .arg("check")
-        .arg(quickstart())
-        .output()
-        .unwrap();
+    let ok = Command::new(bin()).arg("check").arg(quickstart()).output().unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("ok (1 apis, 1 plugins)"));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("gateway.toml");
     std::fs::write(&bad, "version = 1\n[gateway]\nlisten = 1\n").unwrap();
-    let out = Command::new(wasmgate_bin()).arg("check").arg(&bad).output().unwrap();
+    let out = Command::new(bin()).arg("check").arg(&bad).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -110,7 +110,7 @@ requestParameters = {{ "integration.request.path.proxy" = "method.request.path.p
         ),
     )
     .unwrap();
-    let gw = GatewayProcess::spawn(&manifest, &[]).await;
+    let gw = GatewayProcess::spawn(&bin(), &manifest, &[]).await;
     let c = client();
     // Warm up, then take the baseline.
     assert_eq!(c.get(gw.url("/prod/warm")).send().await.unwrap().status(), 200);

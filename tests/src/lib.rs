@@ -273,17 +273,14 @@ pub fn raw_status(response: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The `wasmgate` binary next to the test executable.
-pub fn wasmgate_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("wasmgate");
-    assert!(
-        bin.exists(),
-        "{} not found: build the workspace (cargo test --workspace builds it)",
-        bin.display()
-    );
-    bin
+/// The `wasmgate` command line (this package's `wasmgate-under-test` binary, which runs the
+/// same `wasmgate::cli::main` as the `wasmgate` binary). Only integration tests of this package
+/// have its path.
+#[macro_export]
+macro_rules! wasmgate_bin {
+    () => {
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_wasmgate-under-test"))
+    };
 }
 
 /// A `wasmgate serve` child process.
@@ -296,8 +293,8 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     /// Runs `wasmgate serve --listen 127.0.0.1:0 <manifest>` and waits until it listens.
-    pub async fn spawn(manifest: &Path, extra_args: &[&str]) -> GatewayProcess {
-        let mut child = Command::new(wasmgate_bin())
+    pub async fn spawn(bin: &Path, manifest: &Path, extra_args: &[&str]) -> GatewayProcess {
+        let mut child = Command::new(bin)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(extra_args)

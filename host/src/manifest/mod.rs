@@ -22,8 +22,7 @@ pub enum ManifestError {
     Read {
         /// The manifest file.
         path: String,
-        /// The I/O error.
-        #[source]
+        /// The I/O error (part of the message, so not also a `source`).
         source: std::io::Error,
     },
     /// TOML syntax, or a key or value the schema does not accept.

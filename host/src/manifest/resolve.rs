@@ -494,10 +494,10 @@ fn check_name(name: &str) -> Result<(), String> {
 fn config_value(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => f.to_string(),
-        toml::Value::Boolean(b) => b.to_string(),
-        toml::Value::Datetime(d) => d.to_string(),
+        scalar @ (toml::Value::Integer(_)
+        | toml::Value::Float(_)
+        | toml::Value::Boolean(_)
+        | toml::Value::Datetime(_)) => scalar.to_string(),
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
@@ -529,7 +529,7 @@ fn resolve_api(
             if v.len() > 512 {
                 return Err(bad(
                     format!("{at}.stages.{stage}.variables.{k}"),
-                    "stage variable values are at most 512 characters",
+                    "stage variable values are at most 512 bytes",
                 ));
             }
         }
@@ -545,6 +545,7 @@ fn resolve_api(
     let mut authorizers = BTreeMap::new();
     for (aname, a) in &api.authorizers {
         let aat = format!("{at}.authorizers.{aname}");
+        check_name(aname).map_err(|msg| bad(&aat, msg))?;
         let kind = match a.kind.as_str() {
             "TOKEN" => AuthorizerKind::Token,
             "REQUEST" => AuthorizerKind::Request,
@@ -958,7 +959,7 @@ fn resolve_integration(
             status: code,
             selection,
             headers,
-            templates: r.response_templates.clone(),
+            templates: lower_keys(&r.response_templates),
         });
     }
     let transform = |t: &Option<schema::TransformSpec>, key: &str| -> Result<Option<TransformDef>, Invalid> {
@@ -993,10 +994,18 @@ fn resolve_integration(
         kind,
         timeout: Duration::from_millis(timeout_ms),
         request_parameters,
-        request_templates: i.request_templates.clone(),
+        request_templates: lower_keys(&i.request_templates),
         passthrough,
         responses,
     })
+}
+
+/// Media types compare without regard to case: keys are stored lower-case.
+fn lower_keys(templates: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    templates
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect()
 }
 
 /// `{name}` placeholders of an integration URI (not `${stageVariables.x}`).

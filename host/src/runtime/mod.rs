@@ -40,8 +40,7 @@ pub enum LoadError {
         plugin: String,
         /// File.
         path: PathBuf,
-        /// I/O error.
-        #[source]
+        /// I/O error (part of the message, so not also a `source`).
         source: std::io::Error,
     },
     /// No built-in plugin has that name.
