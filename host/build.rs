@@ -84,11 +84,7 @@ fn discover(root: &Path) -> Vec<Guest> {
                 if cargo.exists() {
                     let text = fs::read_to_string(&cargo).unwrap();
                     if let Some(package) = package_name(&text) {
-                        found.push(Guest {
-                            package,
-                            dir: p.clone(),
-                            builtin: *dir == "plugins",
-                        });
+                        found.push(Guest { package, dir: p.clone(), builtin: *dir == "plugins" });
                     }
                 } else if p.is_dir() && depth < 1 {
                     stack.push((p, depth + 1));
@@ -107,13 +103,7 @@ fn package_name(cargo_toml: &str) -> Option<String> {
         if line.starts_with('[') {
             in_package = line == "[package]";
         } else if in_package && let Some(rest) = line.strip_prefix("name") {
-            return Some(
-                rest.trim_start()
-                    .strip_prefix('=')?
-                    .trim()
-                    .trim_matches('"')
-                    .to_string(),
-            );
+            return Some(rest.trim_start().strip_prefix('=')?.trim().trim_matches('"').to_string());
         }
     }
     None
@@ -135,10 +125,7 @@ fn build(root: &Path, target_dir: &Path, guests: &[Guest]) {
         // A fresh machine has only the host target: add it, so that `cargo run` works as the
         // README says; say how when that is not possible.
         println!("cargo:warning=installing the {TARGET} Rust target (rustup target add {TARGET})");
-        let added = Command::new("rustup")
-            .args(["target", "add", TARGET])
-            .status()
-            .is_ok_and(|s| s.success());
+        let added = Command::new("rustup").args(["target", "add", TARGET]).status().is_ok_and(|s| s.success());
         if !added || !target_installed(&rustc) {
             panic!(
                 "\n\nThe `{TARGET}` Rust target is not installed, and wasmgate's plugins are built for it.\n\
@@ -148,9 +135,7 @@ fn build(root: &Path, target_dir: &Path, guests: &[Guest]) {
         }
     }
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "--release", "--target", TARGET, "--target-dir"])
-        .arg(target_dir);
+    cmd.current_dir(root).args(["build", "--release", "--target", TARGET, "--target-dir"]).arg(target_dir);
     for g in guests {
         cmd.args(["-p", &g.package]);
     }
@@ -168,8 +153,7 @@ fn build(root: &Path, target_dir: &Path, guests: &[Guest]) {
         cmd.env_remove(var);
     }
     // Small components: no debug info, but keep the name section for readable trap backtraces.
-    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     // CI's warning policy applies to guests too.
     if env::var("RUSTFLAGS").is_ok_and(|f| f.contains("-D warnings")) {
         cmd.env("RUSTFLAGS", "-D warnings");
@@ -185,11 +169,7 @@ fn target_installed(rustc: &str) -> bool {
         return false;
     };
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(TARGET)
-        .join("lib")
-        .exists()
+    Path::new(&sysroot).join("lib/rustlib").join(TARGET).join("lib").exists()
 }
 
 /// Adds the source files listed in a cargo dep-info (`.d`) file.

@@ -30,6 +30,15 @@ pub enum Command {
         /// Tokio worker threads (default: one per core).
         #[arg(long)]
         workers: Option<usize>,
+        /// Serve the admin API here instead of the manifest's `[admin]` address.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+        /// Do not watch the manifest and plugin files for changes.
+        #[arg(long)]
+        no_watch: bool,
+        /// Keep plugin state (and compiled components) here instead of the manifest's `state_dir`.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
         /// The manifest.
         manifest: PathBuf,
     },
@@ -51,41 +60,58 @@ pub fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Serve {
-            listen,
-            workers,
-            manifest,
-        } => {
+        Command::Serve { listen, workers, admin, no_watch, state_dir, manifest } => {
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = workers {
                 rt.worker_threads(n.max(1));
             }
-            rt.enable_all().build()?.block_on(serve(manifest, listen))
+            rt.enable_all().build()?.block_on(serve(manifest, listen, admin, !no_watch, state_dir))
         }
         Command::Check { manifest } => check(manifest),
     }
 }
 
-async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+async fn serve(
+    path: PathBuf,
+    listen: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    watch: bool,
+    state_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let mut config = manifest::load(&path)?;
+    if let Some(dir) = state_dir {
+        config.cache_dir = dir.join("compiled");
+        config.state_dir = dir;
+    }
     if let Some(addr) = listen {
         match config.listeners.first_mut() {
             Some(l) => l.address = addr,
-            None => config.listeners.push(Listener {
-                address: addr,
-                tls: None,
-            }),
+            None => config.listeners.push(Listener { address: addr, tls: None }),
         }
     }
     if config.listeners.is_empty() {
-        anyhow::bail!(
-            "{}: no listener: add a [[listeners]] table or pass --listen",
-            path.display()
-        );
+        anyhow::bail!("{}: no listener: add a [[listeners]] table or pass --listen", path.display());
+    }
+    if let Some(address) = admin {
+        let token = config.admin.as_ref().and_then(|a| a.token.clone());
+        if !address.ip().is_loopback() && token.is_none() {
+            anyhow::bail!("--admin {address} is not a loopback address: set admin.token in the manifest to expose it");
+        }
+        config.admin = Some(crate::manifest::AdminSettings { address, token });
     }
     let listeners = config.listeners.clone();
-    let gateway = tokio::task::spawn_blocking(move || Gateway::new(config)).await??;
-    let server = crate::server::start(Arc::new(gateway), &listeners).await?;
+    let admin_settings = config.admin.clone();
+    let gateway = Arc::new(tokio::task::spawn_blocking(move || Gateway::new(config)).await??);
+    let server = crate::server::start(gateway.clone(), &listeners).await?;
+    let _admin = match &admin_settings {
+        Some(settings) => Some(crate::admin::start(gateway.clone(), settings, path.clone()).await?),
+        None => None,
+    };
+    let _watcher = if watch {
+        Some(crate::watch::watch(gateway.clone(), path.clone(), crate::watch::DEFAULT_DEBOUNCE)?)
+    } else {
+        None
+    };
     wait_for_signal().await?;
     tracing::info!("shutting down");
     server.shutdown().await;

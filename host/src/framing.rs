@@ -51,10 +51,7 @@ impl FramingCheck {
 
     /// A handle that tells how long the head being received has taken so far.
     pub(crate) fn head_clock(&self) -> HeadClock {
-        HeadClock {
-            started: self.head_started.clone(),
-            epoch: self.epoch,
-        }
+        HeadClock { started: self.head_started.clone(), epoch: self.epoch }
     }
 
     /// Feeds bytes read from the client, in order. Linear in the input: body bytes are
@@ -194,9 +191,7 @@ impl FramingCheck {
             }
         }
         if te && length.is_some() {
-            let _ = self
-                .conflict
-                .compare_exchange(0, self.heads, Ordering::AcqRel, Ordering::Acquire);
+            let _ = self.conflict.compare_exchange(0, self.heads, Ordering::AcqRel, Ordering::Acquire);
             return State::Off; // hyper closes the connection after this request
         }
         match (te, chunked, length) {

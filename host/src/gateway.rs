@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use std::path::Path;
+use std::sync::Mutex;
+
 use arc_swap::ArcSwap;
 
 use crate::http_client::HttpClient;
@@ -80,6 +83,8 @@ pub struct Snapshot {
     pub http: HttpClient,
     /// When it was built.
     pub loaded_at: SystemTime,
+    /// 1 for the snapshot the gateway started with, then one more per successful reload.
+    pub version: u64,
 }
 
 impl Snapshot {
@@ -100,6 +105,19 @@ pub struct Gateway {
     state: StateStore,
     http: HttpClient,
     current: ArcSwap<Snapshot>,
+    /// Serialises reloads, and remembers how the last one went.
+    last_reload: Mutex<Option<ReloadOutcome>>,
+}
+
+/// How a reload attempt ended.
+#[derive(Debug, Clone)]
+pub struct ReloadOutcome {
+    /// When it ended.
+    pub at: SystemTime,
+    /// What triggered it (`watch`, `admin`, …).
+    pub trigger: String,
+    /// The error that rejected it; `None` when the new snapshot was swapped in.
+    pub error: Option<String>,
 }
 
 impl Gateway {
@@ -111,21 +129,13 @@ impl Gateway {
         })?;
         let http = crate::http_client::new_client();
         let runtime = Runtime::new(
-            &RuntimeConfig {
-                cache_dir: Some(config.cache_dir.clone()),
-                max_instances: config.max_plugin_instances,
-            },
+            &RuntimeConfig { cache_dir: Some(config.cache_dir.clone()), max_instances: config.max_plugin_instances },
             http.clone(),
         )
         .map_err(BuildError::Setup)?;
         let runtime = Arc::new(runtime);
-        let snapshot = build_snapshot(config, &runtime, &state, &http)?;
-        Ok(Gateway {
-            runtime,
-            state,
-            http,
-            current: ArcSwap::from_pointee(snapshot),
-        })
+        let snapshot = build_snapshot(config, &runtime, &state, &http, 1)?;
+        Ok(Gateway { runtime, state, http, current: ArcSwap::from_pointee(snapshot), last_reload: Mutex::new(None) })
     }
 
     /// The snapshot current now.
@@ -133,36 +143,84 @@ impl Gateway {
         self.current.load_full()
     }
 
-    /// Builds a snapshot from `config` and makes it current. On error the current one stays.
-    pub fn reload(&self, config: GatewayConfig) -> Result<(), BuildError> {
-        let snapshot = build_snapshot(config, &self.runtime, &self.state, &self.http)?;
+    /// Builds a snapshot from `config` (off the request path: blocking) and makes it current
+    /// by swapping one pointer; requests in flight finish on the snapshot they started with.
+    /// On error the current snapshot stays. Returns the new snapshot's version.
+    pub fn reload(&self, config: GatewayConfig) -> Result<u64, BuildError> {
+        let _one_at_a_time = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+        let version = self.current.load().version + 1;
+        let snapshot = build_snapshot(config, &self.runtime, &self.state, &self.http, version)?;
         self.current.store(Arc::new(snapshot));
-        Ok(())
+        Ok(version)
+    }
+
+    /// Reads the manifest at `path` and reloads from it, recording the outcome for
+    /// [`Gateway::last_reload`]. Settings that only apply at start (listeners, the admin
+    /// listener, state and cache directories, instance slots, connection-level limits) keep
+    /// their running values; the log says so when they changed.
+    pub fn reload_from(&self, path: &Path, trigger: &str) -> Result<u64, String> {
+        let result = crate::manifest::load(path).map_err(|e| e.to_string()).and_then(|mut config| {
+            let running = self.current.load();
+            let old = &running.config;
+            if config.listeners.len() != old.listeners.len()
+                || config.state_dir != old.state_dir
+                || config.cache_dir != old.cache_dir
+                || config.max_plugin_instances != old.max_plugin_instances
+                || config.admin.as_ref().map(|a| &a.address) != old.admin.as_ref().map(|a| &a.address)
+            {
+                tracing::warn!(
+                    "listeners, admin, state_dir, cache_dir and max_plugin_instances change on restart only"
+                );
+            }
+            // What the running process was started with stays.
+            config.listeners = old.listeners.clone();
+            config.state_dir = old.state_dir.clone();
+            config.cache_dir = old.cache_dir.clone();
+            config.max_plugin_instances = old.max_plugin_instances;
+            config.admin = old.admin.clone();
+            drop(running);
+            self.reload(config).map_err(|e| e.to_string())
+        });
+        let outcome = ReloadOutcome {
+            at: SystemTime::now(),
+            trigger: trigger.to_string(),
+            error: result.as_ref().err().cloned(),
+        };
+        match &result {
+            Ok(v) => tracing::info!(version = v, trigger, "reloaded"),
+            Err(e) => tracing::error!(trigger, error = %e, "reload rejected; the running configuration stays"),
+        }
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        result
+    }
+
+    /// The outcome of the last reload attempt, if any.
+    pub fn last_reload(&self) -> Option<ReloadOutcome> {
+        self.last_reload.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
-/// Loads every plugin and builds every API. Blocking.
+/// Loads every plugin, instantiates each once to prove it works, and builds every API.
+/// Blocking.
 pub fn build_snapshot(
     config: GatewayConfig,
     runtime: &Runtime,
     state: &StateStore,
     http: &HttpClient,
+    version: u64,
 ) -> Result<Snapshot, BuildError> {
     let mut plugins = BTreeMap::new();
     for (name, def) in &config.plugins {
-        plugins.insert(name.clone(), runtime.load(def, state)?);
+        let plugin = runtime.load(def, state)?;
+        block_on(plugin.probe()).map_err(|message| LoadError::Invalid { plugin: name.clone(), message })?;
+        plugins.insert(name.clone(), plugin);
     }
     let expect = |at: String, plugin: &str, kind: PluginKind, expected: &'static str| -> Result<(), BuildError> {
         let actual = plugins[plugin].kind();
         if actual == kind {
             Ok(())
         } else {
-            Err(BuildError::WrongKind {
-                at,
-                plugin: plugin.to_string(),
-                actual,
-                expected,
-            })
+            Err(BuildError::WrongKind { at, plugin: plugin.to_string(), actual, expected })
         }
     };
     let mut apis = Vec::new();
@@ -178,59 +236,43 @@ pub fn build_snapshot(
             if a.ttl > Duration::ZERO {
                 auth_caches.insert(
                     name.clone(),
-                    moka::sync::Cache::builder()
-                        .max_capacity(10_000)
-                        .time_to_live(a.ttl)
-                        .build(),
+                    moka::sync::Cache::builder().max_capacity(10_000).time_to_live(a.ttl).build(),
                 );
             }
         }
         for r in &def.resources {
             for (verb, m) in &r.methods {
-                let at = format!(
-                    "apis.{}.resources.\"{}\".resourceMethods.{verb}.methodIntegration",
-                    def.name, r.path
-                );
+                let at = format!("apis.{}.resources.\"{}\".resourceMethods.{verb}.methodIntegration", def.name, r.path);
                 if let IntegrationKind::Plugin { plugin } = &m.integration.kind {
-                    expect(
-                        format!("{at}.plugin"),
-                        plugin,
-                        PluginKind::Integration,
-                        "an integration",
-                    )?;
+                    expect(format!("{at}.plugin"), plugin, PluginKind::Integration, "an integration")?;
                 }
                 for (key, t) in [
                     ("request_transform", &m.integration.request_transform),
                     ("response_transform", &m.integration.response_transform),
                 ] {
                     if let Some(t) = t {
-                        expect(
-                            format!("{at}.{key}.plugin"),
-                            &t.plugin,
-                            PluginKind::Transform,
-                            "a transform",
-                        )?;
+                        expect(format!("{at}.{key}.plugin"), &t.plugin, PluginKind::Transform, "a transform")?;
                     }
                 }
             }
         }
-        let router = Router::new(def.resources.iter().enumerate().map(|(i, r)| (i, r.path.as_str()))).map_err(|e| {
-            BuildError::Routes {
-                api: def.name.clone(),
-                message: e.0,
-            }
-        })?;
-        apis.push(Api {
-            def: def.clone(),
-            router,
-            auth_caches,
-        });
+        let router = Router::new(def.resources.iter().enumerate().map(|(i, r)| (i, r.path.as_str())))
+            .map_err(|e| BuildError::Routes { api: def.name.clone(), message: e.0 })?;
+        apis.push(Api { def: def.clone(), router, auth_caches });
     }
-    Ok(Snapshot {
-        config: Arc::new(config),
-        apis,
-        plugins,
-        http: http.clone(),
-        loaded_at: SystemTime::now(),
-    })
+    Ok(Snapshot { config: Arc::new(config), apis, plugins, http: http.clone(), loaded_at: SystemTime::now(), version })
+}
+
+/// Runs a future to completion from blocking code: on the current Tokio runtime when there
+/// is one (the caller is in `spawn_blocking`), else on a small runtime of its own.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        // Callers are on a blocking thread (`spawn_blocking`), never on a runtime worker.
+        Ok(handle) => handle.block_on(f),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime")
+            .block_on(f),
+    }
 }

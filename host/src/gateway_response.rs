@@ -146,13 +146,7 @@ pub struct GatewayError {
 impl GatewayError {
     /// An error of `response_type` with `message`.
     pub fn new(response_type: ResponseType, message: impl Into<String>) -> GatewayError {
-        GatewayError {
-            response_type,
-            status: None,
-            message: Some(message.into()),
-            cause: None,
-            close: false,
-        }
+        GatewayError { response_type, status: None, message: Some(message.into()), cause: None, close: false }
     }
 
     /// 403 `{"message":"Missing Authentication Token"}`: no such stage, resource or method.
@@ -200,10 +194,7 @@ impl GatewayError {
         *resp.status_mut() = self.status();
         let h = resp.headers_mut();
         h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(
-            "x-amzn-errortype",
-            HeaderValue::from_static(self.response_type.error_type()),
-        );
+        h.insert("x-amzn-errortype", HeaderValue::from_static(self.response_type.error_type()));
         if self.close {
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -232,14 +223,8 @@ mod tests {
     fn default_bodies_are_compact_json() {
         let resp = GatewayError::missing_token().into_response();
         assert_eq!(resp.status(), 403);
-        assert_eq!(
-            resp.headers()["x-amzn-errortype"],
-            "MissingAuthenticationTokenException"
-        );
-        let null = GatewayError {
-            message: None,
-            ..GatewayError::new(ResponseType::AuthorizerConfigurationError, "")
-        };
+        assert_eq!(resp.headers()["x-amzn-errortype"], "MissingAuthenticationTokenException");
+        let null = GatewayError { message: None, ..GatewayError::new(ResponseType::AuthorizerConfigurationError, "") };
         assert_eq!(null.status(), 500);
     }
 }

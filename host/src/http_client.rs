@@ -35,9 +35,7 @@ pub fn new_client() -> HttpClient {
 
 /// A body of known bytes.
 pub fn full_body(bytes: impl Into<Bytes>) -> GatewayBody {
-    http_body_util::Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    http_body_util::Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
 
 /// An empty body.

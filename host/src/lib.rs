@@ -14,6 +14,7 @@
 //! See `docs/pipeline.md`, `docs/plugins.md` and `docs/manifest.md`.
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod body;
 pub mod cli;
 mod framing;
@@ -26,6 +27,7 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod state;
+pub mod watch;
 
 mod artifacts {
     include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));

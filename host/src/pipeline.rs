@@ -107,13 +107,8 @@ fn set_response_header(headers: &mut HeaderMap, name: &str, value: &str, append:
 }
 
 /// Backend response headers that describe the backend connection only.
-const HOP_BY_HOP_RESPONSE_HEADERS: &[&str] = &[
-    "transfer-encoding",
-    "keep-alive",
-    "proxy-connection",
-    "trailer",
-    "upgrade",
-];
+const HOP_BY_HOP_RESPONSE_HEADERS: &[&str] =
+    &["transfer-encoding", "keep-alive", "proxy-connection", "trailer", "upgrade"];
 
 /// Handles one request on `snapshot`; never fails: errors become gateway responses.
 pub async fn handle(snapshot: Arc<Snapshot>, req: Request<Incoming>, conn: ConnInfo) -> Response<GatewayBody> {
@@ -183,11 +178,8 @@ async fn run(
     let mut ctx = method_request(snapshot, &parts, conn, request_id)?;
     authorization(&mut ctx).await?;
     let limits = &snapshot.config.limits;
-    let (guarded, outcome) = GuardedBody::new(
-        body,
-        limits.max_body_bytes,
-        std::time::Duration::from_millis(limits.body_read_timeout_ms),
-    );
+    let (guarded, outcome) =
+        GuardedBody::new(body, limits.max_body_bytes, std::time::Duration::from_millis(limits.body_read_timeout_ms));
     match &ctx.method.integration.kind {
         IntegrationKind::HttpProxy { method, uri } => http_proxy(&ctx, method.as_deref(), uri, guarded, outcome).await,
         IntegrationKind::Mock => {
@@ -224,11 +216,7 @@ fn edge_checks(req: &Request<Incoming>, snapshot: &Snapshot, conn: ConnInfo) -> 
         return Err(bad("Both Content-Length and Transfer-Encoding"));
     }
     if let Some(len) = headers.get(header::CONTENT_LENGTH) {
-        let len: u64 = len
-            .to_str()
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("Invalid Content-Length"))?;
+        let len: u64 = len.to_str().ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("Invalid Content-Length"))?;
         if len > snapshot.config.limits.max_body_bytes {
             return Err(GatewayError::new(ResponseType::RequestTooLarge, "Request Entity Too Large").closing());
         }
@@ -268,20 +256,14 @@ fn method_request<'a>(
         .ok_or_else(GatewayError::missing_token)?;
 
     let raw_query = parts.uri.query().map(str::to_string);
-    let query = raw_query
-        .as_deref()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+    let query =
+        raw_query.as_deref().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let protocol = match parts.version {
         http::Version::HTTP_2 => "HTTP/2.0",
         http::Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    let path = if rest.is_empty() {
-        "/".to_string()
-    } else {
-        format!("/{}", rest.trim_start_matches('/'))
-    };
+    let path = if rest.is_empty() { "/".to_string() } else { format!("/{}", rest.trim_start_matches('/')) };
     Ok(RequestCtx {
         snapshot,
         api,
@@ -299,10 +281,7 @@ fn method_request<'a>(
         protocol,
         source_ip: conn.remote.ip().to_string(),
         domain_name,
-        request_time_epoch: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        request_time_epoch: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
         principal_id: None,
         authorizer_context: Vec::new(),
     })
@@ -322,19 +301,11 @@ fn body_error(e: BodyError) -> GatewayError {
 
 impl RequestCtx<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get_all(name)
-            .iter()
-            .next_back()
-            .and_then(|v| v.to_str().ok())
+        self.headers.get_all(name).iter().next_back().and_then(|v| v.to_str().ok())
     }
 
     fn query_last(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     fn stage_variable(&self, name: &str) -> Option<&str> {
@@ -381,12 +352,7 @@ impl RequestCtx<'_> {
             user_agent: self.header("user-agent").unwrap_or_default().to_string(),
             domain_name: self.domain_name.clone(),
             request_time_epoch: self.request_time_epoch,
-            stage_variables: self
-                .stage
-                .variables
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            stage_variables: self.stage.variables.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             principal_id: self.principal_id.clone(),
             authorizer_context: self.authorizer_context.clone(),
         }
@@ -397,12 +363,7 @@ impl RequestCtx<'_> {
         self.headers
             .iter()
             .filter(|(k, _)| !DROPPED_REQUEST_HEADERS.contains(&k.as_str()))
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect()
     }
 
@@ -425,21 +386,11 @@ impl RequestCtx<'_> {
             ParamSource::Query(n) => self.query_last(n).map(str::to_string),
             ParamSource::Header(n) => self.header(n).map(str::to_string),
             ParamSource::MultiQuery(n) => {
-                let all: Vec<&str> = self
-                    .query
-                    .iter()
-                    .filter(|(k, _)| k == n)
-                    .map(|(_, v)| v.as_str())
-                    .collect();
+                let all: Vec<&str> = self.query.iter().filter(|(k, _)| k == n).map(|(_, v)| v.as_str()).collect();
                 (!all.is_empty()).then(|| all.join(","))
             }
             ParamSource::MultiHeader(n) => {
-                let all: Vec<&str> = self
-                    .headers
-                    .get_all(n.as_str())
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect();
+                let all: Vec<&str> = self.headers.get_all(n.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
                 (!all.is_empty()).then(|| all.join(","))
             }
             ParamSource::StageVariable(n) => self.stage_variable(n).map(str::to_string),
@@ -543,11 +494,7 @@ async fn call_authorizer(
         // 500 `{"message":null}` (AuthorizerConfigurationException).
         let mut err = GatewayError::new(ResponseType::AuthorizerConfigurationError, "");
         err.message = None;
-        err.with_cause(anyhow::anyhow!(
-            "authorizer `{}` (plugin `{}`): {failure}",
-            def.name,
-            def.plugin
-        ))
+        err.with_cause(anyhow::anyhow!("authorizer `{}` (plugin `{}`): {failure}", def.name, def.plugin))
     })?;
     Ok(match decision {
         types::Decision::Allow(g) => Some(CachedDecision::Allow {
@@ -588,11 +535,7 @@ fn request_template<'m>(
     let unsupported = || GatewayError::new(ResponseType::UnsupportedMediaType, "Unsupported Media Type");
     let templates = &integration.request_templates;
     if templates.is_empty() {
-        return if integration.passthrough == Passthrough::Never {
-            Err(unsupported())
-        } else {
-            Ok(None)
-        };
+        return if integration.passthrough == Passthrough::Never { Err(unsupported()) } else { Ok(None) };
     }
     let content_type = media_type(ctx.header("content-type")).unwrap_or_else(|| "application/json".into());
     match templates.get(&content_type) {
@@ -692,37 +635,29 @@ async fn plugin_integration(
         context: ctx.context(),
     };
     let p = &ctx.snapshot.plugins[plugin];
-    let resp = p
-        .invoke(ctx.request_id, &request, ctx.method.integration.timeout)
-        .await
-        .map_err(|failure| {
-            let cause = anyhow::anyhow!("integration plugin `{plugin}`: {failure}");
-            match failure {
-                PluginFailure::Overloaded => overloaded(),
-                PluginFailure::Timeout(_) => {
-                    GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out").with_cause(cause)
-                }
-                _ => GatewayError::new(ResponseType::Default5xx, "Internal server error")
-                    .with_status(502)
-                    .with_cause(cause),
+    let resp = p.invoke(ctx.request_id, &request, ctx.method.integration.timeout).await.map_err(|failure| {
+        let cause = anyhow::anyhow!("integration plugin `{plugin}`: {failure}");
+        match failure {
+            PluginFailure::Overloaded => overloaded(),
+            PluginFailure::Timeout(_) => {
+                GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out").with_cause(cause)
             }
-        })?;
+            _ => {
+                GatewayError::new(ResponseType::Default5xx, "Internal server error").with_status(502).with_cause(cause)
+            }
+        }
+    })?;
     let mut headers = HeaderMap::new();
     for (k, v) in &resp.headers {
         set_response_header(&mut headers, k, v, true);
     }
     if ctx.method.integration.responses.is_empty() {
         // No integration responses: the plugin's response is the method response.
-        let status = StatusCode::from_u16(resp.status)
-            .ok()
-            .filter(|s| (200..=599).contains(&s.as_u16()))
-            .ok_or_else(|| {
+        let status =
+            StatusCode::from_u16(resp.status).ok().filter(|s| (200..=599).contains(&s.as_u16())).ok_or_else(|| {
                 GatewayError::new(ResponseType::Default5xx, "Internal server error")
                     .with_status(502)
-                    .with_cause(anyhow::anyhow!(
-                        "integration plugin `{plugin}` returned status {}",
-                        resp.status
-                    ))
+                    .with_cause(anyhow::anyhow!("integration plugin `{plugin}` returned status {}", resp.status))
             })?;
         return respond_with_transform(ctx, status, headers, resp.body.into(), None).await;
     }
@@ -775,11 +710,7 @@ async fn http_proxy(
         if !query.is_empty() {
             query.push('&');
         }
-        query.push_str(
-            &form_urlencoded::Serializer::new(String::new())
-                .append_pair(k, v)
-                .finish(),
-        );
+        query.push_str(&form_urlencoded::Serializer::new(String::new()).append_pair(k, v).finish());
     }
     if !query.is_empty() {
         url.push(if url.contains('?') { '&' } else { '?' });
@@ -804,10 +735,8 @@ async fn http_proxy(
     let sent = tokio::time::timeout(integration.timeout, ctx.snapshot.http.request(request)).await;
     let resp = match sent {
         Err(_) => {
-            return Err(
-                GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out")
-                    .with_cause(anyhow::anyhow!("no response within {:?}", integration.timeout)),
-            );
+            return Err(GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out")
+                .with_cause(anyhow::anyhow!("no response within {:?}", integration.timeout)));
         }
         Ok(Err(e)) => {
             if let Some(body_err) = outcome.error() {
@@ -821,10 +750,7 @@ async fn http_proxy(
         }
         Ok(Ok(resp)) => resp,
     };
-    tracing::debug!(
-        request_id = ctx.request_id,
-        integration_latency_us = started.elapsed().as_micros() as u64
-    );
+    tracing::debug!(request_id = ctx.request_id, integration_latency_us = started.elapsed().as_micros() as u64);
     let (mut parts, body) = resp.into_parts();
     let mut out = HeaderMap::with_capacity(parts.headers.len());
     // `drain` names only the first value of a repeated header; later ones come with `None`.
@@ -853,11 +779,8 @@ async fn http_proxy(
 }
 
 /// Characters of a decoded value that may stand in a path segment as they are.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// A mapped value made safe for a path placeholder: values from the request path are already
 /// percent-encoded (and a greedy value keeps its slashes); values from other sources are
@@ -932,9 +855,7 @@ async fn integration_response(
     let mut headers = HeaderMap::new();
     for (k, v) in &selected.headers {
         if !set_response_header(&mut headers, k, v, false) {
-            return Err(GatewayError::configuration(anyhow::anyhow!(
-                "invalid response header `{k}`"
-            )));
+            return Err(GatewayError::configuration(anyhow::anyhow!("invalid response header `{k}`")));
         }
     }
     // A template is the body; with a response transform, the transform gets the template and
@@ -971,12 +892,7 @@ async fn respond_with_transform(
             query: ctx.query.clone(),
             headers: headers
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
             context: ctx.context(),
         };
@@ -1011,14 +927,8 @@ mod tests {
             "host" => Some("127.0.0.1:9000"),
             _ => None,
         };
-        assert_eq!(
-            substitute_stage_variables("http://${stageVariables.host}/x", vars),
-            "http://127.0.0.1:9000/x"
-        );
-        assert_eq!(
-            substitute_stage_variables("http://h/${stageVariables.nope}", vars),
-            "http://h/"
-        );
+        assert_eq!(substitute_stage_variables("http://${stageVariables.host}/x", vars), "http://127.0.0.1:9000/x");
+        assert_eq!(substitute_stage_variables("http://h/${stageVariables.nope}", vars), "http://h/");
         assert_eq!(
             substitute_stage_variables("http://h/${stageVariables.open", vars),
             "http://h/${stageVariables.open"
@@ -1038,14 +948,8 @@ mod tests {
 
     #[test]
     fn media_types() {
-        assert_eq!(
-            media_type(Some("Application/JSON; charset=UTF-8")).as_deref(),
-            Some("application/json")
-        );
-        assert_eq!(
-            media_type(Some("text/html, application/xml")).as_deref(),
-            Some("text/html")
-        );
+        assert_eq!(media_type(Some("Application/JSON; charset=UTF-8")).as_deref(), Some("application/json"));
+        assert_eq!(media_type(Some("text/html, application/xml")).as_deref(), Some("text/html"));
         assert_eq!(media_type(Some("")), None);
         assert_eq!(media_type(None), None);
     }

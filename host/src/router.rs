@@ -186,49 +186,25 @@ mod tests {
             ("/pets/", Some(("/pets", vec![]))),
             ("/pets/dog", Some(("/pets/dog", vec![]))),
             ("/pets/cat", Some(("/pets/{petId}", vec![("petId", p("cat"))]))),
-            (
-                "/pets/cat/toys",
-                Some(("/pets/{petId}/toys", vec![("petId", p("cat"))])),
-            ),
+            ("/pets/cat/toys", Some(("/pets/{petId}/toys", vec![("petId", p("cat"))]))),
             // literal `dog` has no `toys` child: backtrack to {petId}
-            (
-                "/pets/dog/toys",
-                Some(("/pets/{petId}/toys", vec![("petId", p("dog"))])),
-            ),
+            ("/pets/dog/toys", Some(("/pets/{petId}/toys", vec![("petId", p("dog"))]))),
             // nothing more specific: the greedy root proxy takes it
-            (
-                "/pets/cat/food",
-                Some(("/{proxy+}", vec![("proxy", p("pets/cat/food"))])),
-            ),
-            (
-                "/files/a/b/c.txt",
-                Some(("/files/{path+}", vec![("path", p("a/b/c.txt"))])),
-            ),
-            (
-                "/files/special/x",
-                Some(("/files/special/{name}", vec![("name", p("x"))])),
-            ),
-            (
-                "/files/special/x/y",
-                Some(("/files/{path+}", vec![("path", p("special/x/y"))])),
-            ),
+            ("/pets/cat/food", Some(("/{proxy+}", vec![("proxy", p("pets/cat/food"))]))),
+            ("/files/a/b/c.txt", Some(("/files/{path+}", vec![("path", p("a/b/c.txt"))]))),
+            ("/files/special/x", Some(("/files/special/{name}", vec![("name", p("x"))]))),
+            ("/files/special/x/y", Some(("/files/{path+}", vec![("path", p("special/x/y"))]))),
             ("/a/x/c", Some(("/a/{b}/c", vec![("b", p("x"))]))),
             ("/a/x/d", Some(("/a/x/d", vec![]))),
             // trailing slash: kept out of the greedy value
             ("/proxy-value/", Some(("/{proxy+}", vec![("proxy", p("proxy-value"))]))),
             // double slash inside: only greedy matches, and keeps it
-            (
-                "/proxy-value//double-slash",
-                Some(("/{proxy+}", vec![("proxy", p("proxy-value//double-slash"))])),
-            ),
+            ("/proxy-value//double-slash", Some(("/{proxy+}", vec![("proxy", p("proxy-value//double-slash"))]))),
             // extra slash after the stage is ignored
             ("//proxy-value", Some(("/{proxy+}", vec![("proxy", p("proxy-value"))]))),
             ("//pets", Some(("/pets", vec![]))),
             // percent-encoding is not decoded
-            (
-                "/pets/test%2Balias@gmail.com",
-                Some(("/pets/{petId}", vec![("petId", p("test%2Balias@gmail.com"))])),
-            ),
+            ("/pets/test%2Balias@gmail.com", Some(("/pets/{petId}", vec![("petId", p("test%2Balias@gmail.com"))]))),
             ("/pets/a+b", Some(("/pets/{petId}", vec![("petId", p("a+b"))]))),
         ];
         for (path, want) in cases {

@@ -65,9 +65,7 @@ pub async fn start(gateway: Arc<Gateway>, listeners: &[Listener]) -> anyhow::Res
     let mut tasks = Vec::new();
     for l in listeners {
         let tls = l.tls.as_ref().map(tls_acceptor).transpose()?;
-        let listener = TcpListener::bind(l.address)
-            .await
-            .with_context(|| format!("binding {}", l.address))?;
+        let listener = TcpListener::bind(l.address).await.with_context(|| format!("binding {}", l.address))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, tls = tls.is_some(), "listening");
         addrs.push(addr);
@@ -160,14 +158,10 @@ async fn refuse_overloaded(stream: TcpStream, tls: bool) {
     }
     let svc = service_fn(|_req| async {
         Ok::<_, Infallible>(
-            GatewayError::new(ResponseType::EdgeOverloaded, "Service Unavailable")
-                .closing()
-                .into_response(),
+            GatewayError::new(ResponseType::EdgeOverloaded, "Service Unavailable").closing().into_response(),
         )
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(false)
-        .serve_connection(TokioIo::new(stream), svc);
+    let conn = hyper::server::conn::http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(stream), svc);
     let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
 }
 
@@ -229,15 +223,7 @@ async fn drive<T>(
         let index = requests.fetch_add(1, Ordering::AcqRel) + 1;
         let framing_conflict = conflict.load(Ordering::Acquire) == index;
         async move {
-            let resp = pipeline::handle(
-                snapshot,
-                req,
-                ConnInfo {
-                    remote,
-                    framing_conflict,
-                },
-            )
-            .await;
+            let resp = pipeline::handle(snapshot, req, ConnInfo { remote, framing_conflict }).await;
             drop(guard);
             Ok::<_, Infallible>(resp)
         }
@@ -250,9 +236,7 @@ async fn drive<T>(
         // hyper's header timer also runs while a keep-alive connection waits for its next
         // request, so it is only a backstop here: the loop below enforces the header timeout on
         // heads that have started to arrive, and the idle timeout between requests.
-        .header_read_timeout(Duration::from_millis(
-            limits.header_read_timeout_ms + limits.idle_timeout_ms,
-        ))
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms + limits.idle_timeout_ms))
         // The pipeline answers header blocks over the limit with 431; hyper's own limit (a
         // bare 431) sits above it for blocks too large to even buffer.
         .max_buf_size((limits.max_header_bytes + 8192).max(8192))
@@ -342,15 +326,11 @@ struct Activity {
 
 impl Activity {
     fn new() -> Activity {
-        Activity {
-            start: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
-        }
+        Activity { start: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
     }
 
     fn touch(&self) {
-        self.last_ms
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     fn idle_for(&self) -> Duration {
@@ -369,11 +349,7 @@ struct ConnIo<T> {
 impl<T> ConnIo<T> {
     fn new(inner: T, check_framing: bool) -> ConnIo<T> {
         let conflict = Arc::new(AtomicU64::new(0));
-        ConnIo {
-            inner,
-            framing: check_framing.then(|| FramingCheck::new(conflict.clone())),
-            conflict,
-        }
+        ConnIo { inner, framing: check_framing.then(|| FramingCheck::new(conflict.clone())), conflict }
     }
 }
 

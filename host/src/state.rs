@@ -19,10 +19,7 @@ pub struct StateLimits {
 
 impl Default for StateLimits {
     fn default() -> Self {
-        StateLimits {
-            max_key_bytes: 1024,
-            max_value_bytes: 1 << 20,
-        }
+        StateLimits { max_key_bytes: 1024, max_value_bytes: 1 << 20 }
     }
 }
 
@@ -61,10 +58,7 @@ impl StateStore {
     /// The namespace of one plugin.
     pub fn namespace(&self, plugin: &str) -> anyhow::Result<Namespace> {
         let tree = self.db.open_tree(format!("plugin/{plugin}"))?;
-        Ok(Namespace {
-            tree,
-            limits: self.limits,
-        })
+        Ok(Namespace { tree, limits: self.limits })
     }
 }
 
@@ -81,10 +75,7 @@ const HEADER: usize = 8;
 pub const MAX_LIST: usize = 1000;
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn expiry(ttl_seconds: Option<u32>) -> u64 {
@@ -118,10 +109,7 @@ impl Namespace {
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         self.check_key(key)?;
         let now = now_ms();
-        Ok(self
-            .tree
-            .get(key)?
-            .and_then(|raw| decode(&raw, now).map(|(_, p)| p.to_vec())))
+        Ok(self.tree.get(key)?.and_then(|raw| decode(&raw, now).map(|(_, p)| p.to_vec())))
     }
 
     /// Writes a key; durable when this returns.
@@ -213,23 +201,10 @@ mod tests {
     #[tokio::test]
     async fn limits_and_expiry() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::open(
-            dir.path(),
-            StateLimits {
-                max_key_bytes: 4,
-                max_value_bytes: 4,
-            },
-        )
-        .unwrap();
+        let store = StateStore::open(dir.path(), StateLimits { max_key_bytes: 4, max_value_bytes: 4 }).unwrap();
         let ns = store.namespace("p").unwrap();
-        assert!(matches!(
-            ns.set("toolong", b"v", None).await,
-            Err(StateError::KeyTooLarge(4))
-        ));
-        assert!(matches!(
-            ns.set("k", b"12345", None).await,
-            Err(StateError::ValueTooLarge(4))
-        ));
+        assert!(matches!(ns.set("toolong", b"v", None).await, Err(StateError::KeyTooLarge(4))));
+        assert!(matches!(ns.set("k", b"12345", None).await, Err(StateError::ValueTooLarge(4))));
         // An expiry in the past reads as absent.
         ns.tree.insert("old", encode(1, b"v")).unwrap();
         assert_eq!(ns.get("old").unwrap(), None);
@@ -266,9 +241,7 @@ mod concurrent_open_tests {
     async fn a_second_open_of_a_live_store_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _a = StateStore::open(dir.path(), StateLimits::default()).unwrap();
-        let err = StateStore::open(dir.path(), StateLimits::default())
-            .err()
-            .expect("second open must fail");
+        let err = StateStore::open(dir.path(), StateLimits::default()).err().expect("second open must fail");
         assert!(format!("{err:#}").contains("could not acquire lock"), "{err:#}");
     }
 }

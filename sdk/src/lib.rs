@@ -48,13 +48,7 @@ pub use types::{Fields, PluginError, RequestContext};
 fn find<'a>(fields: &'a [(String, String)], name: &str, ignore_case: bool) -> Option<&'a str> {
     fields
         .iter()
-        .find(|(k, _)| {
-            if ignore_case {
-                k.eq_ignore_ascii_case(name)
-            } else {
-                k == name
-            }
-        })
+        .find(|(k, _)| if ignore_case { k.eq_ignore_ascii_case(name) } else { k == name })
         .map(|(_, v)| v.as_str())
 }
 
@@ -114,11 +108,7 @@ pub mod authorizer {
     impl Grant {
         /// A grant for `principal_id` with an empty context.
         pub fn new(principal_id: impl Into<String>) -> Self {
-            Grant {
-                principal_id: principal_id.into(),
-                context: Vec::new(),
-                usage_identifier_key: None,
-            }
+            Grant { principal_id: principal_id.into(), context: Vec::new(), usage_identifier_key: None }
         }
     }
 
@@ -156,12 +146,7 @@ pub mod transform {
     impl TransformOutput {
         /// An output with this body and nothing else changed.
         pub fn body(body: impl Into<Vec<u8>>) -> Self {
-            TransformOutput {
-                body: body.into(),
-                content_type: None,
-                status_code: None,
-                headers: Vec::new(),
-            }
+            TransformOutput { body: body.into(), content_type: None, status_code: None, headers: Vec::new() }
         }
     }
 }

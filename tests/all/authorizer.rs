@@ -54,24 +54,14 @@ authorizerResultTtlInSeconds = 0"#,
     let gw = TestGateway::start(&m).await;
     let c = client();
 
-    let r = c
-        .get(gw.url("/prod/secret"))
-        .header("authorization", "allow")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(gw.url("/prod/secret")).header("authorization", "allow").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let echo: serde_json::Value = r.json().await.unwrap();
     // The principal and context reach the integration.
     assert_eq!(echo["principalId"], "quickstart-user");
     assert_eq!(echo["authorizer"], serde_json::json!([["plan", "free"]]));
 
-    let r = c
-        .get(gw.url("/prod/secret"))
-        .header("authorization", "deny")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(gw.url("/prod/secret")).header("authorization", "deny").send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.headers()["x-amzn-errortype"], "AccessDeniedException");
     assert_eq!(
@@ -118,12 +108,7 @@ identitySource = "method.request.header.X-Api-Token""#,
     assert_eq!(get("revoked").await.unwrap().status(), 403);
     assert_eq!(get("other").await.unwrap().status(), 401);
     // The identity source is X-Api-Token, so Authorization alone is not enough.
-    let r = c
-        .get(gw.url("/prod/secret"))
-        .header("authorization", "s3cret")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(gw.url("/prod/secret")).header("authorization", "s3cret").send().await.unwrap();
     assert_eq!(r.status(), 401);
     gw.shutdown().await;
 }
@@ -155,12 +140,7 @@ authorizerResultTtlInSeconds = 0"#,
     let c = client();
     assert_eq!(calls_seen(&c, gw.url("/prod/secret"), "tok-1").await, "1");
     // Does not match: 401 and the plugin is not called (its counter does not move).
-    let r = c
-        .get(gw.url("/prod/secret"))
-        .header("authorization", "nope")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(gw.url("/prod/secret")).header("authorization", "nope").send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(calls_seen(&c, gw.url("/prod/secret"), "tok-2").await, "2");
     gw.shutdown().await;
@@ -200,26 +180,11 @@ authorizerResultTtlInSeconds = 0"#,
     );
     let gw = TestGateway::start(&m).await;
     let c = client();
-    let ok = c
-        .get(gw.url("/prod/secret?key=k"))
-        .header("x-user", "u")
-        .send()
-        .await
-        .unwrap();
+    let ok = c.get(gw.url("/prod/secret?key=k")).header("x-user", "u").send().await.unwrap();
     assert_eq!(ok.status(), 200);
-    let no_query = c
-        .get(gw.url("/prod/secret"))
-        .header("x-user", "u")
-        .send()
-        .await
-        .unwrap();
+    let no_query = c.get(gw.url("/prod/secret")).header("x-user", "u").send().await.unwrap();
     assert_eq!(no_query.status(), 401);
-    let empty_query = c
-        .get(gw.url("/prod/secret?key="))
-        .header("x-user", "u")
-        .send()
-        .await
-        .unwrap();
+    let empty_query = c.get(gw.url("/prod/secret?key=")).header("x-user", "u").send().await.unwrap();
     assert_eq!(empty_query.status(), 401);
     let no_header = c.get(gw.url("/prod/secret?key=k")).send().await.unwrap();
     assert_eq!(no_header.status(), 401);

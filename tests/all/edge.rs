@@ -31,25 +31,13 @@ const T: Duration = Duration::from_secs(10);
 async fn header_block_too_large_is_431() {
     let gw = TestGateway::start(&api(LIMITS, "")).await;
     let big = "a".repeat(6000);
-    let resp = raw_request(
-        gw.addr,
-        format!("GET /prod/echo HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes(),
-        T,
-    )
-    .await;
+    let resp =
+        raw_request(gw.addr, format!("GET /prod/echo HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes(), T).await;
     assert_eq!(raw_status(&resp), Some(431), "{resp}");
-    assert!(
-        resp.contains(r#"{"message":"Request Header Fields Too Large"}"#),
-        "{resp}"
-    );
+    assert!(resp.contains(r#"{"message":"Request Header Fields Too Large"}"#), "{resp}");
     assert!(resp.to_ascii_lowercase().contains("x-amzn-requestid"), "{resp}");
     // Under the limit: fine.
-    let ok = raw_request(
-        gw.addr,
-        b"GET /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        T,
-    )
-    .await;
+    let ok = raw_request(gw.addr, b"GET /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", T).await;
     assert_eq!(raw_status(&ok), Some(200), "{ok}");
     gw.shutdown().await;
 }
@@ -73,17 +61,11 @@ async fn declared_body_over_the_limit_is_413_before_reading() {
 async fn chunked_body_over_the_limit_is_413_while_streaming() {
     let gw = TestGateway::start(&api(LIMITS, "")).await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
-    stream
-        .write_all(b"POST /prod/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-        .await
-        .unwrap();
+    stream.write_all(b"POST /prod/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").await.unwrap();
     let chunk = vec![b'z'; 64 * 1024];
     for _ in 0..24 {
         // 1.5 MiB in all, over the 1 MiB limit
-        stream
-            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-            .await
-            .unwrap();
+        stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.unwrap();
         stream.write_all(&chunk).await.unwrap();
         stream.write_all(b"\r\n").await.unwrap();
     }
@@ -112,12 +94,7 @@ async fn malformed_framing_and_host_are_400() {
     ];
     for case in cases {
         let resp = raw_request(gw.addr, case, T).await;
-        assert_eq!(
-            raw_status(&resp),
-            Some(400),
-            "{}\n{resp}",
-            String::from_utf8_lossy(case)
-        );
+        assert_eq!(raw_status(&resp), Some(400), "{}\n{resp}", String::from_utf8_lossy(case));
     }
     let resp = raw_request(gw.addr, b"GET /prod/echo HTTP/1.1\r\n\r\n", T).await;
     assert!(resp.contains(r#"{"message":"Missing Host header"}"#), "{resp}");
@@ -128,10 +105,7 @@ async fn malformed_framing_and_host_are_400() {
 async fn a_slow_body_is_cut_off() {
     let gw = TestGateway::start(&api(LIMITS, "")).await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
-    stream
-        .write_all(b"POST /prod/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-        .await
-        .unwrap();
+    stream.write_all(b"POST /prod/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc").await.unwrap();
     // Trickle a byte now and then, never finishing within the 500 ms body deadline.
     let started = std::time::Instant::now();
     let mut resp = String::new();
@@ -156,19 +130,13 @@ async fn a_slow_body_is_cut_off() {
 async fn idle_connections_are_closed() {
     let gw = TestGateway::start(&api(LIMITS, "")).await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
-    stream
-        .write_all(b"GET /prod/echo HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    stream.write_all(b"GET /prod/echo HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let mut buf = vec![0u8; 4096];
     let n = stream.read(&mut buf).await.unwrap();
     assert_eq!(raw_status(&String::from_utf8_lossy(&buf[..n])), Some(200));
     // Keep-alive, then nothing: the server closes after the 300 ms idle timeout.
     let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
-    assert!(
-        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
-        "connection still open: {closed:?}"
-    );
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "connection still open: {closed:?}");
     gw.shutdown().await;
 }
 
@@ -182,12 +150,7 @@ async fn connections_over_the_cap_get_503() {
     assert!(resp.contains(r#"{"message":"Service Unavailable"}"#), "{resp}");
     drop(_held);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let resp = raw_request(
-        gw.addr,
-        b"GET /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        T,
-    )
-    .await;
+    let resp = raw_request(gw.addr, b"GET /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", T).await;
     assert_eq!(raw_status(&resp), Some(200), "{resp}");
     gw.shutdown().await;
 }
@@ -206,30 +169,17 @@ async fn tls_with_alpn_serves_http2_and_http1() {
     );
     let gw = TestGateway::start(&api(LIMITS, &listener)).await;
     let url = format!("https://{}/prod/echo", gw.addrs[0]);
-    let h2 = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .no_proxy()
-        .build()
-        .unwrap();
+    let h2 = reqwest::Client::builder().danger_accept_invalid_certs(true).no_proxy().build().unwrap();
     let r = h2.get(&url).send().await.unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), r#"{"ok":true}"#);
-    let h1 = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .http1_only()
-        .no_proxy()
-        .build()
-        .unwrap();
+    let h1 = reqwest::Client::builder().danger_accept_invalid_certs(true).http1_only().no_proxy().build().unwrap();
     let r = h1.get(&url).send().await.unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_11);
     assert_eq!(r.status(), 200);
     // Plain HTTP/2 (prior knowledge) on the cleartext listener.
-    let h2c = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .no_proxy()
-        .build()
-        .unwrap();
+    let h2c = reqwest::Client::builder().http2_prior_knowledge().no_proxy().build().unwrap();
     let r = h2c.get(gw.url("/prod/echo")).send().await.unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     assert_eq!(r.status(), 200);
@@ -267,23 +217,16 @@ async fn a_slow_head_is_cut_off_but_an_idle_keep_alive_connection_is_not() {
     let mut slow = TcpStream::connect(gw.addr).await.unwrap();
     slow.write_all(b"GET /prod/echo HTTP/1.1\r\nHo").await.unwrap();
     let closed = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf)).await;
-    assert!(
-        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
-        "slow head not cut off: {closed:?}"
-    );
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "slow head not cut off: {closed:?}");
 
     // A keep-alive connection idle for longer than the header timeout (but not the idle
     // timeout) is still usable.
     let mut ka = TcpStream::connect(gw.addr).await.unwrap();
-    ka.write_all(b"GET /prod/echo HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    ka.write_all(b"GET /prod/echo HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let n = ka.read(&mut buf).await.unwrap();
     assert_eq!(raw_status(&String::from_utf8_lossy(&buf[..n])), Some(200));
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    ka.write_all(b"GET /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    ka.write_all(b"GET /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
     let resp = read_until_close(&mut ka, T).await;
     assert_eq!(raw_status(&resp), Some(200), "{resp}");
     gw.shutdown().await;

@@ -84,39 +84,17 @@ async fn start() -> (TestGateway, TcpListener) {
 async fn each_misbehaviour_fails_its_own_request() {
     let (gw, listener) = start().await;
     let c = client();
-    assert_eq!(
-        c.get(gw.url("/prod/ok"))
-            .header("authorization", "t")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(c.get(gw.url("/prod/ok")).header("authorization", "t").send().await.unwrap().status(), 200);
     // `env` sees an empty environment, so it allows.
-    let r = c
-        .get(gw.url("/prod/env"))
-        .header("authorization", "t")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(gw.url("/prod/env")).header("authorization", "t").send().await.unwrap();
     assert_eq!(r.status(), 200, "the plugin saw a non-empty environment");
 
     for mode in ["loop", "oom", "trap", "recursion", "fs", "socket", "error"] {
         let started = Instant::now();
-        let r = c
-            .get(gw.url(&format!("/prod/{mode}")))
-            .header("authorization", "t")
-            .send()
-            .await
-            .unwrap();
+        let r = c.get(gw.url(&format!("/prod/{mode}"))).header("authorization", "t").send().await.unwrap();
         let elapsed = started.elapsed();
         assert_eq!(r.status(), 500, "mode {mode}");
-        assert_eq!(
-            r.headers()["x-amzn-errortype"],
-            "AuthorizerConfigurationException",
-            "mode {mode}"
-        );
+        assert_eq!(r.headers()["x-amzn-errortype"], "AuthorizerConfigurationException", "mode {mode}");
         assert_eq!(r.text().await.unwrap(), r#"{"message":null}"#, "mode {mode}");
         // Within its 300 ms deadline (generous bound for a loaded machine).
         assert!(elapsed < Duration::from_secs(5), "mode {mode} took {elapsed:?}");
@@ -136,11 +114,7 @@ async fn misbehaving_integrations_answer_502_or_504() {
     assert_eq!(r.status(), 504);
     assert_eq!(r.text().await.unwrap(), r#"{"message":"Endpoint request timed out"}"#);
     for mode in ["trap", "error"] {
-        let r = c
-            .get(gw.url(&format!("/prod/integration/{mode}")))
-            .send()
-            .await
-            .unwrap();
+        let r = c.get(gw.url(&format!("/prod/integration/{mode}"))).send().await.unwrap();
         assert_eq!(r.status(), 502, "mode {mode}");
         assert_eq!(r.headers()["x-amzn-errortype"], "InternalServerErrorException");
         assert_eq!(r.text().await.unwrap(), r#"{"message":"Internal server error"}"#);
@@ -225,12 +199,7 @@ methodIntegration = { type = "MOCK", requestTemplates = { "application/json" = '
         .collect();
     tokio::time::sleep(Duration::from_millis(400)).await;
     // Both slots are spinning: no instance can be made.
-    let r = c
-        .get(gw.url("/prod/ok"))
-        .header("authorization", "t")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(gw.url("/prod/ok")).header("authorization", "t").send().await.unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["x-amzn-errortype"], "TooManyRequestsException");
     assert_eq!(r.text().await.unwrap(), r#"{"message":"Too Many Requests"}"#);
@@ -238,14 +207,6 @@ methodIntegration = { type = "MOCK", requestTemplates = { "application/json" = '
         assert_eq!(s.await.unwrap(), 500);
     }
     // The slots are free again.
-    assert_eq!(
-        c.get(gw.url("/prod/ok"))
-            .header("authorization", "t")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(c.get(gw.url("/prod/ok")).header("authorization", "t").send().await.unwrap().status(), 200);
     gw.shutdown().await;
 }

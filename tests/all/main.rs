@@ -9,3 +9,4 @@ mod mock;
 mod plugins;
 mod process;
 mod proxy;
+mod reload;

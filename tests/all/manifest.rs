@@ -21,7 +21,7 @@ fn error_of(text: &str) -> String {
 #[test]
 fn bad_manifests_get_precise_errors() {
     let cases: Vec<(String, &str)> = vec![
-        ("version = 1\nbogus = 3\n".into(), "gateway.toml:2:1: unknown field `bogus`, expected one of `version`, `gateway`, `listeners`, `plugins`, `apis`"),
+        ("version = 1\nbogus = 3\n".into(), "gateway.toml:2:1: unknown field `bogus`, expected one of `version`, `gateway`, `listeners`, `admin`, `plugins`, `apis`"),
         ("version = 2\n".into(), "gateway.toml: version: unsupported manifest version 2; this gateway reads version 1"),
         ("[apis.a.stages.prod]\n".into(), "gateway.toml: version: missing; this gateway reads manifests with `version = 1`"),
         ("version = 1\n[gateway]\nstate_dirr = \"x\"\n".into(), "gateway.toml:3:1: unknown field `state_dirr`, expected one of `state_dir`, `cache_dir`, `region`, `account_id`, `limits`, `max_plugin_instances`"),
@@ -75,25 +75,16 @@ fn bad_plugins_stop_the_gateway_from_starting() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.wasm");
     let err = gateway_error(&format!("version = 1\n[plugins.p]\npath = \"{}\"\n", missing.display()));
-    assert!(
-        err.starts_with(&format!("plugin `p`: cannot read {}: No such file", missing.display())),
-        "{err}"
-    );
+    assert!(err.starts_with(&format!("plugin `p`: cannot read {}: No such file", missing.display())), "{err}");
 
     let truncated = dir.path().join("truncated.wasm");
     let bytes = std::fs::read(wasmgate::guest_path("fixture-echo").unwrap()).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let err = gateway_error(&format!(
-        "version = 1\n[plugins.p]\npath = \"{}\"\n",
-        truncated.display()
-    ));
+    let err = gateway_error(&format!("version = 1\n[plugins.p]\npath = \"{}\"\n", truncated.display()));
     assert!(err.starts_with("plugin `p`: not a valid component: "), "{err}");
 
     let err = gateway_error("version = 1\n[plugins.p]\nbuiltin = \"nope\"\n");
-    assert_eq!(
-        err,
-        "plugin `p`: no built-in plugin named `nope` (built-ins: token-authorizer)"
-    );
+    assert_eq!(err, "plugin `p`: no built-in plugin named `nope` (built-ins: token-authorizer)");
 
     let err = gateway_error(
         r#"version = 1

@@ -64,18 +64,10 @@ async fn mock_routes_and_selects_integration_responses() {
     assert_eq!(r.headers()["x-reason"], "no such pet");
     // API Gateway renames Server (and other connection-level names) set by a mapping.
     assert_eq!(r.headers()["x-amzn-remapped-server"], "mine");
-    assert_ne!(
-        r.headers().get("transfer-encoding").map(|v| v.to_str().unwrap()),
-        Some("chunked")
-    );
+    assert_ne!(r.headers().get("transfer-encoding").map(|v| v.to_str().unwrap()), Some("chunked"));
     assert_eq!(r.text().await.unwrap(), r#"{"found":false}"#);
     // The response template follows Accept.
-    let r = c
-        .get(gw.url("/prod/pets/7"))
-        .header("accept", "text/plain")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(gw.url("/prod/pets/7")).header("accept", "text/plain").send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "text/plain");
     assert_eq!(r.text().await.unwrap(), "not found");
 
@@ -99,14 +91,7 @@ async fn assert_missing_token(r: reqwest::Response) {
 async fn unknown_stage_route_or_method_is_missing_authentication_token() {
     let gw = TestGateway::start(API).await;
     let c = client();
-    for path in [
-        "/",
-        "/nostage",
-        "/nostage/pets/1",
-        "/prod/nothing",
-        "/prod/pets",
-        "/prod/pets/1/2",
-    ] {
+    for path in ["/", "/nostage", "/nostage/pets/1", "/prod/nothing", "/prod/pets", "/prod/pets/1/2"] {
         assert_missing_token(c.get(gw.url(path)).send().await.unwrap()).await;
     }
     // A verb with no method and no ANY.
@@ -133,23 +118,13 @@ async fn passthrough_and_configuration_errors() {
     let gw = TestGateway::start(API).await;
     let c = client();
     // NEVER: a content type without a template is refused.
-    let r = c
-        .post(gw.url("/prod/strict"))
-        .header("content-type", "text/plain")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(gw.url("/prod/strict")).header("content-type", "text/plain").body("x").send().await.unwrap();
     assert_eq!(r.status(), 415);
     assert_eq!(r.headers()["x-amzn-errortype"], "BadRequestException");
     assert_eq!(r.text().await.unwrap(), r#"{"message":"Unsupported Media Type"}"#);
     // ... and one with a template is transformed.
-    let r = c
-        .post(gw.url("/prod/strict"))
-        .header("content-type", "application/json; charset=utf-8")
-        .send()
-        .await
-        .unwrap();
+    let r =
+        c.post(gw.url("/prod/strict")).header("content-type", "application/json; charset=utf-8").send().await.unwrap();
     assert_eq!(r.status(), 200);
 
     // No request template: the (empty) body has no statusCode.
@@ -184,10 +159,7 @@ integrationResponses."200".responseTemplates = { "application/json" = 'b' }
     let c = client();
     let get = |host: &'static str| c.get(gw.url("/prod/who")).header("host", host).send();
     assert_eq!(get("a.execute-api.local").await.unwrap().text().await.unwrap(), "a");
-    assert_eq!(
-        get("b.execute-api.local:8080").await.unwrap().text().await.unwrap(),
-        "b"
-    );
+    assert_eq!(get("b.execute-api.local:8080").await.unwrap().text().await.unwrap(), "b");
     assert_eq!(get("c.execute-api.local").await.unwrap().status(), 403);
     gw.shutdown().await;
 }

@@ -54,10 +54,7 @@ async fn integration_plugin_sees_the_request_and_its_config() {
     assert_eq!(v["path"], "/a/42");
     assert_eq!(v["body"], "hello");
     assert_eq!(v["pathParameters"], serde_json::json!([["id", "42"]]));
-    assert_eq!(
-        v["query"],
-        serde_json::json!([["q", "1"], ["q", "2"], ["from", "gateway"]])
-    );
+    assert_eq!(v["query"], serde_json::json!([["q", "1"], ["q", "2"], ["from", "gateway"]]));
     assert_eq!(v["stage"], "prod");
     assert_eq!(v["greeting"], "hi from a");
     assert_eq!(v["stageVariables"], serde_json::json!([["color", "blue"]]));
@@ -74,14 +71,7 @@ async fn plugin_state_is_per_plugin_and_survives_restarts() {
         let url = gw.url(path);
         async move {
             let v: serde_json::Value = c
-                .request(
-                    if path.starts_with("/prod/a") {
-                        reqwest::Method::POST
-                    } else {
-                        reqwest::Method::GET
-                    },
-                    url,
-                )
+                .request(if path.starts_with("/prod/a") { reqwest::Method::POST } else { reqwest::Method::GET }, url)
                 .send()
                 .await
                 .unwrap()
@@ -105,27 +95,15 @@ async fn plugin_state_is_per_plugin_and_survives_restarts() {
     let _dir = gw.shutdown().await;
     drop(gateway); // releases the state database
     let config = wasmgate::manifest::parse(&manifest, &dir, "gateway.toml").unwrap();
-    let again = tokio::task::spawn_blocking(move || wasmgate::gateway::Gateway::new(config))
-        .await
-        .unwrap()
-        .unwrap();
+    let again = tokio::task::spawn_blocking(move || wasmgate::gateway::Gateway::new(config)).await.unwrap().unwrap();
     let server = wasmgate::server::start(
         std::sync::Arc::new(again),
-        &[wasmgate::manifest::Listener {
-            address: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
-        }],
+        &[wasmgate::manifest::Listener { address: "127.0.0.1:0".parse().unwrap(), tls: None }],
     )
     .await
     .unwrap();
-    let v: serde_json::Value = c
-        .post(format!("http://{}/prod/a/1", server.addrs[0]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value =
+        c.post(format!("http://{}/prod/a/1", server.addrs[0])).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["calls"], 4);
     server.shutdown().await;
 }
@@ -134,15 +112,8 @@ async fn plugin_state_is_per_plugin_and_survives_restarts() {
 async fn transforms_rewrite_bodies_in_both_phases() {
     let gw = TestGateway::start(API).await;
     let c = client();
-    let v: serde_json::Value = c
-        .post(gw.url("/prod/shout"))
-        .body("make me loud")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value =
+        c.post(gw.url("/prod/shout")).body("make me loud").send().await.unwrap().json().await.unwrap();
     assert_eq!(v["body"], "MAKE ME LOUD");
 
     let r = c.get(gw.url("/prod/mock-shout")).send().await.unwrap();

@@ -24,10 +24,7 @@ async fn quickstart_behaves_as_the_readme_says() {
     let r = c.get(gw.url("/prod/hello")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/json");
-    assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["message"],
-        "hello from wasmgate"
-    );
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["message"], "hello from wasmgate");
 
     let secret = |auth: Option<&'static str>| {
         let mut req = c.get(gw.url("/prod/secret"));
@@ -80,10 +77,7 @@ fn check_validates_and_reports() {
     let out = Command::new(bin()).arg("check").arg(&bad).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("error: {}:3:1: unknown field `listen`", bad.display())),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("error: {}:3:1: unknown field `listen`", bad.display())), "{stderr}");
 }
 
 /// 50 MB up and 50 MB down through HTTP_PROXY, with the gateway's resident memory growing
@@ -119,21 +113,12 @@ requestParameters = {{ "integration.request.path.proxy" = "method.request.path.p
     let chunk = Bytes::from(vec![b'u'; 256 * 1024]);
     let upload =
         futures_util::stream::iter((0..SIZE / chunk.len()).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
-    let r = c
-        .post(gw.url("/prod/upload"))
-        .body(reqwest::Body::wrap_stream(upload))
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(gw.url("/prod/upload")).body(reqwest::Body::wrap_stream(upload)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let echo: serde_json::Value = r.json().await.unwrap();
     assert_eq!(echo["bodyLength"], SIZE);
 
-    let r = c
-        .get(gw.url(&format!("/prod/download?download={SIZE}")))
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(gw.url(&format!("/prod/download?download={SIZE}"))).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let mut received = 0usize;
     let mut stream = r.bytes_stream();
@@ -144,8 +129,5 @@ requestParameters = {{ "integration.request.path.proxy" = "method.request.path.p
 
     let (peak, _) = gw.memory_kib();
     let growth_mib = peak.saturating_sub(baseline) / 1024;
-    assert!(
-        growth_mib < 24,
-        "resident memory grew by {growth_mib} MiB while moving 2 x 50 MiB"
-    );
+    assert!(growth_mib < 24, "resident memory grew by {growth_mib} MiB while moving 2 x 50 MiB");
 }

@@ -87,23 +87,9 @@ async fn forwards_the_request_and_remaps_response_headers() {
 async fn stage_variables_and_backend_method() {
     let (gw, _backend) = setup().await;
     let c = client();
-    let echo: serde_json::Value = c
-        .get(gw.url("/prod/stagevar"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo: serde_json::Value = c.get(gw.url("/prod/stagevar")).send().await.unwrap().json().await.unwrap();
     assert_eq!(echo["uri"], "/via-stage-variable");
-    let echo: serde_json::Value = c
-        .get(gw.url("/prod/as-post"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo: serde_json::Value = c.get(gw.url("/prod/as-post")).send().await.unwrap().json().await.unwrap();
     assert_eq!(echo["method"], "POST");
     gw.shutdown().await;
 }
@@ -117,18 +103,12 @@ async fn timeout_and_dead_backend() {
     assert_eq!(r.headers()["x-amzn-errortype"], "InternalServerErrorException");
     assert_eq!(r.text().await.unwrap(), r#"{"message":"Endpoint request timed out"}"#);
     // Fast enough: fine.
-    assert_eq!(
-        c.get(gw.url("/prod/slow?delay_ms=1")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(c.get(gw.url("/prod/slow?delay_ms=1")).send().await.unwrap().status(), 200);
 
     let r = c.get(gw.url("/prod/dead")).send().await.unwrap();
     assert_eq!(r.status(), 504);
     assert_eq!(r.headers()["x-amzn-errortype"], "InternalServerErrorException");
-    assert_eq!(
-        r.text().await.unwrap(),
-        r#"{"message":"Network error communicating with endpoint"}"#
-    );
+    assert_eq!(r.text().await.unwrap(), r#"{"message":"Network error communicating with endpoint"}"#);
     gw.shutdown().await;
 }
 

@@ -60,9 +60,7 @@ pub struct TestGateway {
 impl TestGateway {
     /// Starts a gateway on `127.0.0.1:0` from manifest text (without `[[listeners]]`).
     pub async fn start(manifest: &str) -> TestGateway {
-        Self::try_start(manifest)
-            .await
-            .unwrap_or_else(|e| panic!("gateway did not start: {e:#}"))
+        Self::try_start(manifest).await.unwrap_or_else(|e| panic!("gateway did not start: {e:#}"))
     }
 
     /// Like [`TestGateway::start`], returning the error.
@@ -95,6 +93,25 @@ impl TestGateway {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The manifest file.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.toml")
+    }
+
+    /// Starts watching the manifest and plugin files (a short debounce for tests).
+    pub fn watch(&self) -> wasmgate::watch::Watcher {
+        wasmgate::watch::watch(self.gateway.clone(), self.manifest_path(), Duration::from_millis(50)).unwrap()
+    }
+
+    /// Starts the admin API on 127.0.0.1:0.
+    pub async fn admin(&self, token: Option<&str>) -> wasmgate::admin::AdminServer {
+        let settings = wasmgate::manifest::AdminSettings {
+            address: "127.0.0.1:0".parse().unwrap(),
+            token: token.map(str::to_string),
+        };
+        wasmgate::admin::start(self.gateway.clone(), &settings, self.manifest_path()).await.unwrap()
+    }
+
     /// Graceful shutdown; returns the manifest's directory (state lives on until it is dropped).
     pub async fn shutdown(mut self) -> tempfile::TempDir {
         if let Some(s) = self.server.take() {
@@ -112,11 +129,7 @@ impl TestGateway {
 
 /// An HTTP client for tests (no proxy, no pooling surprises).
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap()
 }
 
 /// A local backend. Every request is answered with JSON describing it (`method`, `uri`,
@@ -158,9 +171,7 @@ impl Backend {
 }
 
 fn query_param(uri: &hyper::Uri, name: &str) -> Option<u64> {
-    form_pairs(uri)
-        .find(|(k, _)| k == name)
-        .and_then(|(_, v)| v.parse().ok())
+    form_pairs(uri).find(|(k, _)| k == name).and_then(|(_, v)| v.parse().ok())
 }
 
 fn form_pairs(uri: &hyper::Uri) -> impl Iterator<Item = (String, String)> + '_ {
@@ -198,19 +209,13 @@ async fn backend_handler(req: Request<Incoming>) -> Result<Response<GatewayBody>
             Some(Ok::<_, BoxError>(Frame::data(chunk.slice(..take))))
         }));
         let mut resp = Response::new(StreamBody::new(stream).boxed());
-        resp.headers_mut()
-            .insert("content-length", n.to_string().parse().unwrap());
+        resp.headers_mut().insert("content-length", n.to_string().parse().unwrap());
         return Ok(resp);
     }
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let json = serde_json::json!({
         "method": parts.method.as_str(),
@@ -231,11 +236,7 @@ async fn backend_handler(req: Request<Incoming>) -> Result<Response<GatewayBody>
 
 /// The value of header `name` in the backend's JSON echo.
 pub fn echoed_header<'a>(echo: &'a serde_json::Value, name: &str) -> Option<&'a str> {
-    echo["headers"]
-        .as_array()?
-        .iter()
-        .find(|h| h[0] == name)
-        .and_then(|h| h[1].as_str())
+    echo["headers"].as_array()?.iter().find(|h| h[0] == name).and_then(|h| h[1].as_str())
 }
 
 /// An address on which nothing listens.
@@ -289,14 +290,19 @@ pub struct GatewayProcess {
     pub child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    _state: tempfile::TempDir,
 }
 
 impl GatewayProcess {
     /// Runs `wasmgate serve --listen 127.0.0.1:0 <manifest>` and waits until it listens.
     pub async fn spawn(bin: &Path, manifest: &Path, extra_args: &[&str]) -> GatewayProcess {
+        // Its own state directory: sled refuses a second process on the same one.
+        let state = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
+            .arg("--state-dir")
+            .arg(state.path())
             .args(extra_args)
             .arg(manifest)
             .env("RUST_LOG", "info")
@@ -325,10 +331,7 @@ impl GatewayProcess {
             .await
             .expect("wasmgate did not start listening within 60 s")
             .expect("wasmgate exited before listening");
-        GatewayProcess {
-            child,
-            addr: addr.parse().unwrap(),
-        }
+        GatewayProcess { child, addr: addr.parse().unwrap(), _state: state }
     }
 
     /// `http://ADDR{path}`.
@@ -352,9 +355,7 @@ impl GatewayProcess {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
     }
 }
 
@@ -380,4 +381,11 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// Replaces `path` the safe way: write a temporary file beside it, then rename it into place.
+pub fn replace_file(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
 }

@@ -52,19 +52,9 @@ pub enum ManifestError {
 /// Reads, parses and resolves a manifest file.
 pub fn load(path: &Path) -> Result<GatewayConfig, ManifestError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-        path: display.clone(),
-        source,
-    })?;
-    let base = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let base = if base.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        base
-    };
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: display.clone(), source })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
     parse(&text, &base, &display)
 }
 

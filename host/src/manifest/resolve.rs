@@ -29,10 +29,21 @@ pub struct GatewayConfig {
     pub max_plugin_instances: u32,
     /// Listeners.
     pub listeners: Vec<Listener>,
+    /// The admin API, when enabled.
+    pub admin: Option<AdminSettings>,
     /// Plugins by name.
     pub plugins: BTreeMap<String, PluginDef>,
     /// REST APIs.
     pub apis: Vec<ApiDef>,
+}
+
+/// The admin API's listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Address to bind.
+    pub address: SocketAddr,
+    /// Bearer token required on every request, if set.
+    pub token: Option<String>,
 }
 
 /// A listener.
@@ -346,10 +357,7 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
         ("shutdown_grace_ms", limits.shutdown_grace_ms),
     ] {
         if !(1..=86_400_000).contains(&v) {
-            return Err(bad(
-                format!("gateway.limits.{name}"),
-                "must be between 1 and 86400000 (a day)",
-            ));
+            return Err(bad(format!("gateway.limits.{name}"), "must be between 1 and 86400000 (a day)"));
         }
     }
     if limits.max_body_bytes > 1 << 40 {
@@ -371,17 +379,33 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
     let mut listeners = Vec::new();
     for (i, l) in m.listeners.iter().enumerate() {
         let address = l.address.parse::<SocketAddr>().map_err(|_| {
-            bad(
-                format!("listeners[{i}].address"),
-                format!("`{}` is not an address like 127.0.0.1:8080", l.address),
-            )
+            bad(format!("listeners[{i}].address"), format!("`{}` is not an address like 127.0.0.1:8080", l.address))
         })?;
-        let tls = l.tls.as_ref().map(|t| TlsFiles {
-            cert: base.join(&t.cert),
-            key: base.join(&t.key),
-        });
+        let tls = l.tls.as_ref().map(|t| TlsFiles { cert: base.join(&t.cert), key: base.join(&t.key) });
         listeners.push(Listener { address, tls });
     }
+
+    let admin = match &m.admin {
+        None => None,
+        Some(a) => {
+            let address = a
+                .address
+                .parse::<SocketAddr>()
+                .map_err(|_| bad("admin.address", format!("`{}` is not an address like 127.0.0.1:9901", a.address)))?;
+            if let Some(t) = &a.token
+                && t.len() < 16
+            {
+                return Err(bad("admin.token", "must be at least 16 characters"));
+            }
+            if !address.ip().is_loopback() && a.token.is_none() {
+                return Err(bad(
+                    "admin.address",
+                    format!("`{address}` is not a loopback address: set admin.token to expose the admin API"),
+                ));
+            }
+            Some(AdminSettings { address, token: a.token.clone() })
+        }
+    };
 
     let mut plugins = BTreeMap::new();
     for (name, p) in &m.plugins {
@@ -392,18 +416,12 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
             (None, Some(b)) => PluginSource::Builtin(b.clone()),
             (Some(_), Some(_)) => return Err(bad(at, "give either `path` or `builtin`, not both")),
             (None, None) => {
-                return Err(bad(
-                    at,
-                    "missing `path` (a .wasm component) or `builtin` (a built-in plugin)",
-                ));
+                return Err(bad(at, "missing `path` (a .wasm component) or `builtin` (a built-in plugin)"));
             }
         };
         let memory_mb = p.limits.memory_mb.unwrap_or(DEFAULT_PLUGIN_MEMORY_MB);
         if !(1..=MAX_PLUGIN_MEMORY_MB).contains(&memory_mb) {
-            return Err(bad(
-                format!("{at}.limits.memory_mb"),
-                format!("must be between 1 and {MAX_PLUGIN_MEMORY_MB}"),
-            ));
+            return Err(bad(format!("{at}.limits.memory_mb"), format!("must be between 1 and {MAX_PLUGIN_MEMORY_MB}")));
         }
         let timeout_ms = p.limits.timeout_ms.unwrap_or(DEFAULT_PLUGIN_TIMEOUT_MS);
         if !(1..=300_000).contains(&timeout_ms) {
@@ -453,26 +471,21 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
         let id = api.id.clone().unwrap_or_else(|| name.clone());
         check_name(&id).map_err(|msg| bad(format!("{at}.id"), msg))?;
         if let Some(other) = ids.insert(id.clone(), name.clone()) {
-            return Err(bad(
-                format!("{at}.id"),
-                format!("id `{id}` is already used by api `{other}`"),
-            ));
+            return Err(bad(format!("{at}.id"), format!("id `{id}` is already used by api `{other}`")));
         }
         apis.push(resolve_api(name, id, api, &plugins)?);
     }
 
     Ok(GatewayConfig {
         base_dir: base.to_path_buf(),
-        cache_dir: g
-            .cache_dir
-            .as_ref()
-            .map_or_else(|| base.join(&g.state_dir).join("compiled"), |c| base.join(c)),
+        cache_dir: g.cache_dir.as_ref().map_or_else(|| base.join(&g.state_dir).join("compiled"), |c| base.join(c)),
         state_dir: base.join(&g.state_dir),
         region: g.region,
         account_id: g.account_id,
         limits,
         max_plugin_instances: g.max_plugin_instances,
         listeners,
+        admin,
         plugins,
         apis,
     })
@@ -482,11 +495,7 @@ fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("name `{name}` must be 1-128 characters of A-Z a-z 0-9 - _"))
-    }
+    if ok { Ok(()) } else { Err(format!("name `{name}` must be 1-128 characters of A-Z a-z 0-9 - _")) }
 }
 
 /// Plugin config values reach the guest as strings: strings as they are, scalars as their
@@ -510,10 +519,7 @@ fn resolve_api(
 ) -> Result<ApiDef, Invalid> {
     let at = format!("apis.{name}");
     if api.stages.is_empty() {
-        return Err(bad(
-            format!("{at}.stages"),
-            format!("api `{name}` has no stage; add [apis.{name}.stages.<name>]"),
-        ));
+        return Err(bad(format!("{at}.stages"), format!("api `{name}` has no stage; add [apis.{name}.stages.<name>]")));
     }
     let mut stages = BTreeMap::new();
     for (stage, s) in &api.stages {
@@ -533,13 +539,7 @@ fn resolve_api(
                 ));
             }
         }
-        stages.insert(
-            stage.clone(),
-            StageDef {
-                name: stage.clone(),
-                variables: s.variables.clone(),
-            },
-        );
+        stages.insert(stage.clone(), StageDef { name: stage.clone(), variables: s.variables.clone() });
     }
 
     let mut authorizers = BTreeMap::new();
@@ -550,10 +550,7 @@ fn resolve_api(
             "TOKEN" => AuthorizerKind::Token,
             "REQUEST" => AuthorizerKind::Request,
             "COGNITO_USER_POOLS" => {
-                return Err(bad(
-                    format!("{aat}.type"),
-                    "COGNITO_USER_POOLS authorizers are not supported yet",
-                ));
+                return Err(bad(format!("{aat}.type"), "COGNITO_USER_POOLS authorizers are not supported yet"));
             }
             other => return Err(bad(format!("{aat}.type"), format!("`{other}` is not TOKEN or REQUEST"))),
         };
@@ -578,20 +575,15 @@ fn resolve_api(
                     "only TOKEN authorizers have an identityValidationExpression",
                 ));
             }
-            Some(re) => Some(Regex::new(&format!("^(?:{re})$")).map_err(|e| {
-                bad(
-                    format!("{aat}.identityValidationExpression"),
-                    format!("invalid regex: {e}"),
-                )
-            })?),
+            Some(re) => Some(
+                Regex::new(&format!("^(?:{re})$"))
+                    .map_err(|e| bad(format!("{aat}.identityValidationExpression"), format!("invalid regex: {e}")))?,
+            ),
             None => None,
         };
         let ttl = a.authorizer_result_ttl_in_seconds.unwrap_or(300);
         if ttl > 3600 {
-            return Err(bad(
-                format!("{aat}.authorizerResultTtlInSeconds"),
-                "must be between 0 and 3600",
-            ));
+            return Err(bad(format!("{aat}.authorizerResultTtlInSeconds"), "must be between 0 and 3600"));
         }
         // API Gateway caches by identity; with no identity sources there is nothing to key on.
         let ttl = if identity_sources.is_empty() { 0 } else { ttl };
@@ -619,26 +611,13 @@ fn resolve_api(
             if !VERBS.contains(&verb.as_str()) {
                 return Err(bad(&mat, format!("`{verb}` is not one of {}", VERBS.join(", "))));
             }
-            methods.insert(
-                verb.clone(),
-                resolve_method(&mat, verb, method, &authorizers, plugins, &path_params)?,
-            );
+            methods.insert(verb.clone(), resolve_method(&mat, verb, method, &authorizers, plugins, &path_params)?);
         }
         let digest = Sha256::digest(format!("{id}{path}").as_bytes());
-        resources.push(ResourceDef {
-            id: hex::encode(&digest[..5]),
-            path: path.clone(),
-            methods,
-        });
+        resources.push(ResourceDef { id: hex::encode(&digest[..5]), path: path.clone(), methods });
     }
 
-    Ok(ApiDef {
-        name: name.to_string(),
-        id,
-        stages,
-        authorizers,
-        resources,
-    })
+    Ok(ApiDef { name: name.to_string(), id, stages, authorizers, resources })
 }
 
 fn parse_identity_sources(src: &str) -> Result<Vec<IdentitySource>, String> {
@@ -685,18 +664,12 @@ pub fn check_resource_path(path: &str) -> Result<(), String> {
                 return Err(format!("`{part}` in `{path}` is not a valid path parameter"));
             }
             if greedy && i + 1 != parts.len() {
-                return Err(format!(
-                    "the greedy parameter `{part}` must be the last segment of `{path}`"
-                ));
+                return Err(format!("the greedy parameter `{part}` must be the last segment of `{path}`"));
             }
         } else if part.contains('{') || part.contains('}') {
-            return Err(format!(
-                "a path parameter must be a whole segment: `{part}` in `{path}`"
-            ));
+            return Err(format!("a path parameter must be a whole segment: `{part}` in `{path}`"));
         } else if !part.chars().all(|c| c.is_ascii_alphanumeric() || "_-.,:@".contains(c)) {
-            return Err(format!(
-                "segment `{part}` of `{path}` has characters other than A-Z a-z 0-9 _ - . , : @"
-            ));
+            return Err(format!("segment `{part}` of `{path}` has characters other than A-Z a-z 0-9 _ - . , : @"));
         }
     }
     Ok(())
@@ -729,16 +702,10 @@ fn resolve_method(
         }
         "CUSTOM" => {
             let Some(a) = &m.authorizer_id else {
-                return Err(bad(
-                    format!("{at}.authorizerId"),
-                    "missing: a CUSTOM method names its authorizer",
-                ));
+                return Err(bad(format!("{at}.authorizerId"), "missing: a CUSTOM method names its authorizer"));
             };
             if !authorizers.contains_key(a) {
-                return Err(bad(
-                    format!("{at}.authorizerId"),
-                    format!("no authorizer named `{a}` in this api"),
-                ));
+                return Err(bad(format!("{at}.authorizerId"), format!("no authorizer named `{a}` in this api")));
             }
             Authorization::Custom(a.clone())
         }
@@ -774,19 +741,10 @@ fn resolve_method(
             ));
         };
         check_param_name(name).map_err(|msg| bad(format!("{at}.requestParameters.\"{key}\""), msg))?;
-        request_parameters.push(DeclaredParameter {
-            location,
-            name: name.to_string(),
-            required: *required,
-        });
+        request_parameters.push(DeclaredParameter { location, name: name.to_string(), required: *required });
     }
     let integration = resolve_integration(&format!("{at}.methodIntegration"), &m.method_integration, plugins)?;
-    Ok(MethodDef {
-        verb: verb.to_string(),
-        authorization,
-        request_parameters,
-        integration,
-    })
+    Ok(MethodDef { verb: verb.to_string(), authorization, request_parameters, integration })
 }
 
 fn check_param_name(name: &str) -> Result<(), String> {
@@ -812,10 +770,7 @@ fn resolve_integration(
         } else if let Some(n) = key.strip_prefix("integration.request.header.") {
             let lower = n.to_ascii_lowercase();
             if lower == "content-length" || lower == "transfer-encoding" {
-                return Err(bad(
-                    pat,
-                    format!("`{n}` cannot be mapped (API Gateway fails every call that maps it)"),
-                ));
+                return Err(bad(pat, format!("`{n}` cannot be mapped (API Gateway fails every call that maps it)")));
             }
             ParamTarget::Header(n.to_string())
         } else {
@@ -831,10 +786,7 @@ fn resolve_integration(
         "MOCK" => IntegrationKind::Mock,
         "HTTP_PROXY" => {
             let Some(uri) = &i.uri else {
-                return Err(bad(
-                    format!("{at}.uri"),
-                    "missing: an HTTP_PROXY integration needs the backend URL",
-                ));
+                return Err(bad(format!("{at}.uri"), "missing: an HTTP_PROXY integration needs the backend URL"));
             };
             if !(uri.starts_with("http://") || uri.starts_with("${stageVariables.")) {
                 let msg = if uri.starts_with("https://") {
@@ -853,9 +805,7 @@ fn resolve_integration(
                 ));
             }
             for name in placeholders(uri) {
-                let mapped = request_parameters
-                    .iter()
-                    .any(|(t, _)| *t == ParamTarget::Path(name.to_string()));
+                let mapped = request_parameters.iter().any(|(t, _)| *t == ParamTarget::Path(name.to_string()));
                 if !mapped {
                     return Err(bad(
                         format!("{at}.uri"),
@@ -870,17 +820,11 @@ fn resolve_integration(
                 Some(m) if VERBS.contains(&m) => Some(m.to_string()),
                 Some(m) => return Err(bad(format!("{at}.httpMethod"), format!("`{m}` is not an HTTP verb"))),
             };
-            IntegrationKind::HttpProxy {
-                method,
-                uri: uri.clone(),
-            }
+            IntegrationKind::HttpProxy { method, uri: uri.clone() }
         }
         "PLUGIN" => {
             let Some(p) = &i.plugin else {
-                return Err(bad(
-                    format!("{at}.plugin"),
-                    "missing: a PLUGIN integration names its plugin",
-                ));
+                return Err(bad(format!("{at}.plugin"), "missing: a PLUGIN integration names its plugin"));
             };
             if !plugins.contains_key(p) {
                 return Err(bad(format!("{at}.plugin"), format!("no plugin named `{p}`")));
@@ -888,10 +832,7 @@ fn resolve_integration(
             IntegrationKind::Plugin { plugin: p.clone() }
         }
         "HTTP" | "AWS" | "AWS_PROXY" => {
-            return Err(bad(
-                format!("{at}.type"),
-                format!("integration type `{}` is not supported yet", i.kind),
-            ));
+            return Err(bad(format!("{at}.type"), format!("integration type `{}` is not supported yet", i.kind)));
         }
         other => {
             return Err(bad(
@@ -904,12 +845,7 @@ fn resolve_integration(
     if !(50..=300_000).contains(&timeout_ms) {
         return Err(bad(format!("{at}.timeoutInMillis"), "must be between 50 and 300000"));
     }
-    let passthrough = match i
-        .passthrough_behavior
-        .as_deref()
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
+    let passthrough = match i.passthrough_behavior.as_deref().map(str::to_ascii_uppercase).as_deref() {
         None | Some("WHEN_NO_MATCH") => Passthrough::WhenNoMatch,
         Some("WHEN_NO_TEMPLATES") => Passthrough::WhenNoTemplates,
         Some("NEVER") => Passthrough::Never,
@@ -965,21 +901,14 @@ fn resolve_integration(
     let transform = |t: &Option<schema::TransformSpec>, key: &str| -> Result<Option<TransformDef>, Invalid> {
         match t {
             None => Ok(None),
-            Some(t) if !plugins.contains_key(&t.plugin) => Err(bad(
-                format!("{at}.{key}.plugin"),
-                format!("no plugin named `{}`", t.plugin),
-            )),
-            Some(t) => Ok(Some(TransformDef {
-                plugin: t.plugin.clone(),
-                template: t.template.clone(),
-            })),
+            Some(t) if !plugins.contains_key(&t.plugin) => {
+                Err(bad(format!("{at}.{key}.plugin"), format!("no plugin named `{}`", t.plugin)))
+            }
+            Some(t) => Ok(Some(TransformDef { plugin: t.plugin.clone(), template: t.template.clone() })),
         }
     };
     if matches!(kind, IntegrationKind::HttpProxy { .. }) {
-        for (key, t) in [
-            ("request_transform", &i.request_transform),
-            ("response_transform", &i.response_transform),
-        ] {
+        for (key, t) in [("request_transform", &i.request_transform), ("response_transform", &i.response_transform)] {
             if t.is_some() {
                 return Err(bad(
                     format!("{at}.{key}"),
@@ -1002,10 +931,7 @@ fn resolve_integration(
 
 /// Media types compare without regard to case: keys are stored lower-case.
 fn lower_keys(templates: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    templates
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect()
+    templates.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
 }
 
 /// `{name}` placeholders of an integration URI (not `${stageVariables.x}`).
@@ -1058,14 +984,7 @@ mod tests {
 
     #[test]
     fn resource_paths() {
-        for ok in [
-            "/",
-            "/pets",
-            "/pets/{petId}",
-            "/{proxy+}",
-            "/a/{b}/{c+}",
-            "/v1.0/x-y_z:w",
-        ] {
+        for ok in ["/", "/pets", "/pets/{petId}", "/{proxy+}", "/a/{b}/{c+}", "/v1.0/x-y_z:w"] {
             assert_eq!(check_resource_path(ok), Ok(()), "{ok}");
         }
         for bad in ["pets", "/pets/", "/a//b", "/{proxy+}/child", "/a{b}", "/{}", "/a b"] {
@@ -1075,10 +994,7 @@ mod tests {
 
     #[test]
     fn uri_placeholders() {
-        assert_eq!(
-            placeholders("http://h/{a}/x/{proxy}?q=${stageVariables.v}"),
-            vec!["a", "proxy"]
-        );
+        assert_eq!(placeholders("http://h/{a}/x/{proxy}?q=${stageVariables.v}"), vec!["a", "proxy"]);
         assert!(placeholders("${stageVariables.url}/x").is_empty());
     }
 }

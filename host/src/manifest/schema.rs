@@ -21,6 +21,8 @@ pub struct Manifest {
     /// Where the gateway listens.
     #[serde(default)]
     pub listeners: Vec<ListenerSpec>,
+    /// The admin API (status, reload, health); off when absent.
+    pub admin: Option<AdminSpec>,
     /// Plugins by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSpec>,
@@ -150,6 +152,21 @@ pub struct ListenerSpec {
     pub address: String,
     /// TLS from PEM files (relative to the manifest); HTTP/2 or HTTP/1.1 by ALPN.
     pub tls: Option<TlsSpec>,
+}
+
+/// The admin API's listener (`[admin]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSpec {
+    /// `host:port` to bind (default `127.0.0.1:9901`). A non-loopback address needs a token.
+    #[serde(default = "default_admin_address")]
+    pub address: String,
+    /// A bearer token every admin request must carry (`Authorization: Bearer <token>`).
+    pub token: Option<String>,
+}
+
+fn default_admin_address() -> String {
+    "127.0.0.1:9901".into()
 }
 
 /// TLS certificate and key files.

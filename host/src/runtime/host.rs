@@ -47,18 +47,11 @@ impl PluginState {
     pub(crate) fn new(ctx: Arc<PluginContext>, memory_bytes: usize) -> PluginState {
         // Grants nothing: no preopens, args or environment; stdio closed; every socket address
         // and every name lookup denied.
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
         PluginState {
             ctx,
             request_id: String::new(),
-            limiter: MemoryLimiter {
-                max_memory: memory_bytes,
-                denied: false,
-            },
+            limiter: MemoryLimiter { max_memory: memory_bytes, denied: false },
             wasi,
             table: ResourceTable::new(),
         }
@@ -87,10 +80,7 @@ impl ResourceLimiter for MemoryLimiter {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -161,10 +151,7 @@ impl config::Host for PluginState {
 
 impl clock::Host for PluginState {
     async fn now_millis(&mut self) -> Result<u64> {
-        Ok(SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0))
+        Ok(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
     }
 }
 
@@ -189,10 +176,7 @@ impl http_client::Host for PluginState {
             Err(e) => return Ok(Err(HttpError::InvalidUrl(format!("{}: {e}", req.url)))),
         };
         if uri.scheme_str() != Some("http") {
-            return Ok(Err(HttpError::InvalidUrl(format!(
-                "{}: only http:// URLs are supported",
-                req.url
-            ))));
+            return Ok(Err(HttpError::InvalidUrl(format!("{}: only http:// URLs are supported", req.url))));
         }
         let Some(host) = uri.host() else {
             return Ok(Err(HttpError::InvalidUrl(format!("{}: no host", req.url))));
@@ -209,16 +193,9 @@ impl http_client::Host for PluginState {
             Ok(r) => r,
             Err(e) => return Ok(Err(HttpError::InvalidUrl(format!("invalid request: {e}")))),
         };
-        let timeout = req
-            .timeout_ms
-            .map_or(DEFAULT_OUTBOUND_TIMEOUT, |ms| Duration::from_millis(u64::from(ms)));
+        let timeout = req.timeout_ms.map_or(DEFAULT_OUTBOUND_TIMEOUT, |ms| Duration::from_millis(u64::from(ms)));
         let fetch = async {
-            let resp = self
-                .ctx
-                .http
-                .request(request)
-                .await
-                .map_err(|e| HttpError::Connection(format!("{e:#}")))?;
+            let resp = self.ctx.http.request(request).await.map_err(|e| HttpError::Connection(format!("{e:#}")))?;
             let (parts, body) = resp.into_parts();
             let limited = http_body_util::Limited::new(body, MAX_OUTBOUND_BODY);
             let body = match limited.collect().await {
@@ -229,22 +206,11 @@ impl http_client::Host for PluginState {
             let headers = parts
                 .headers
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect();
-            Ok(http_client::OutboundResponse {
-                status: parts.status.as_u16(),
-                headers,
-                body: body.to_vec(),
-            })
+            Ok(http_client::OutboundResponse { status: parts.status.as_u16(), headers, body: body.to_vec() })
         };
-        Ok(tokio::time::timeout(timeout, fetch)
-            .await
-            .unwrap_or(Err(HttpError::Timeout)))
+        Ok(tokio::time::timeout(timeout, fetch).await.unwrap_or(Err(HttpError::Timeout)))
     }
 }
 

@@ -114,17 +114,13 @@ impl Runtime {
             .memory_reservation_for_growth(0)
             .max_wasm_stack(512 << 10)
             .async_stack_size(1 << 20);
-        let engine = Engine::new(&cfg)
-            .map_err(anyhow::Error::from)
-            .context("creating the wasmtime engine")?;
+        let engine = Engine::new(&cfg).map_err(anyhow::Error::from).context("creating the wasmtime engine")?;
 
         let mut linker = Linker::new(&engine);
         // WASI is linked so that components built by ordinary toolchains instantiate, but each
         // store's WASI context grants nothing: no preopened directories, no environment, no
         // arguments, and every socket address and name lookup is denied.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI")?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
         bindings::host::PluginHost::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the wasmgate host interfaces")?;
@@ -144,12 +140,7 @@ impl Runtime {
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        Ok(Runtime {
-            engine,
-            linker,
-            cache_dir: config.cache_dir.clone(),
-            http,
-        })
+        Ok(Runtime { engine, linker, cache_dir: config.cache_dir.clone(), http })
     }
 
     /// The engine.
@@ -163,11 +154,7 @@ impl Runtime {
     pub fn load(&self, def: &PluginDef, state: &StateStore) -> Result<Arc<Plugin>, LoadError> {
         let bytes: std::borrow::Cow<'static, [u8]> = match &def.source {
             PluginSource::File(path) => std::fs::read(path)
-                .map_err(|source| LoadError::Read {
-                    plugin: def.name.clone(),
-                    path: path.clone(),
-                    source,
-                })?
+                .map_err(|source| LoadError::Read { plugin: def.name.clone(), path: path.clone(), source })?
                 .into(),
             PluginSource::Builtin(name) => crate::builtin(name)
                 .ok_or_else(|| LoadError::UnknownBuiltin {
@@ -177,14 +164,9 @@ impl Runtime {
                 })?
                 .into(),
         };
-        let invalid = |message: String| LoadError::Invalid {
-            plugin: def.name.clone(),
-            message,
-        };
+        let invalid = |message: String| LoadError::Invalid { plugin: def.name.clone(), message };
         let hash = hex::encode(Sha256::digest(&bytes));
-        let component = self
-            .compile(&bytes, &hash)
-            .map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
+        let component = self.compile(&bytes, &hash).map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
 
         let pre = match self.linker.instantiate_pre(&component) {
             Ok(pre) => pre,
@@ -193,17 +175,11 @@ impl Runtime {
                 // call that reaches such an import fails (its own request).
                 tracing::warn!(plugin = %def.name, error = %format!("{missing:#}"), "plugin imports what this gateway does not provide; calls to it will trap");
                 let mut linker = self.linker.clone();
-                linker
-                    .define_unknown_imports_as_traps(&component)
-                    .map_err(|e| invalid(format!("{e:#}")))?;
-                linker
-                    .instantiate_pre(&component)
-                    .map_err(|e| invalid(format!("cannot link: {e:#}")))?
+                linker.define_unknown_imports_as_traps(&component).map_err(|e| invalid(format!("{e:#}")))?;
+                linker.instantiate_pre(&component).map_err(|e| invalid(format!("cannot link: {e:#}")))?
             }
         };
-        let namespace = state
-            .namespace(&def.name)
-            .map_err(|e| invalid(format!("opening its state: {e:#}")))?;
+        let namespace = state.namespace(&def.name).map_err(|e| invalid(format!("opening its state: {e:#}")))?;
         let ctx = Arc::new(PluginContext {
             name: def.name.clone(),
             config: def.config.clone(),

@@ -58,18 +58,9 @@ struct Warm<B> {
 }
 
 enum Pre {
-    Authorizer(
-        authorizer::AuthorizerPluginPre<PluginState>,
-        Mutex<Vec<Warm<authorizer::AuthorizerPlugin>>>,
-    ),
-    Transform(
-        transform::TransformPluginPre<PluginState>,
-        Mutex<Vec<Warm<transform::TransformPlugin>>>,
-    ),
-    Integration(
-        integration::IntegrationPluginPre<PluginState>,
-        Mutex<Vec<Warm<integration::IntegrationPlugin>>>,
-    ),
+    Authorizer(authorizer::AuthorizerPluginPre<PluginState>, Mutex<Vec<Warm<authorizer::AuthorizerPlugin>>>),
+    Transform(transform::TransformPluginPre<PluginState>, Mutex<Vec<Warm<transform::TransformPlugin>>>),
+    Integration(integration::IntegrationPluginPre<PluginState>, Mutex<Vec<Warm<integration::IntegrationPlugin>>>),
 }
 
 /// A loaded plugin: compiled, linked, ready to instantiate.
@@ -96,11 +87,7 @@ macro_rules! call {
     ($self:ident, $request_id:expr, $timeout:expr, $pool:expr, $pre:expr, |$store:ident, $b:ident| $call:expr) => {{
         let limits = $self.limits;
         let timeout: Duration = $timeout;
-        let warm = if limits.warm_instances > 0 {
-            $pool.lock().unwrap_or_else(|p| p.into_inner()).pop()
-        } else {
-            None
-        };
+        let warm = if limits.warm_instances > 0 { $pool.lock().unwrap_or_else(|p| p.into_inner()).pop() } else { None };
         let (mut $store, existing) = match warm {
             Some(w) => (w.store, Some(w.bindings)),
             None => ($self.new_store(), None),
@@ -134,10 +121,7 @@ macro_rules! call {
                 if limits.warm_instances > 0 {
                     let mut pool = $pool.lock().unwrap_or_else(|p| p.into_inner());
                     if pool.len() < limits.warm_instances {
-                        pool.push(Warm {
-                            store: $store,
-                            bindings,
-                        });
+                        pool.push(Warm { store: $store, bindings });
                     }
                 }
                 result.map_err(plugin_error)
@@ -167,19 +151,11 @@ impl Plugin {
         } else if let Ok(p) = integration::IntegrationPluginPre::new(pre) {
             Pre::Integration(p, Mutex::default())
         } else {
-            return Err(
-                "the component exports none of wasmgate:plugin/authorizer, transform or integration \
+            return Err("the component exports none of wasmgate:plugin/authorizer, transform or integration \
                         (was it built against the wasmgate:plugin@0.1.0 WIT?)"
-                    .into(),
-            );
+                .into());
         };
-        Ok(Arc::new(Plugin {
-            name: def.name.clone(),
-            hash,
-            limits: def.limits,
-            ctx,
-            pre,
-        }))
+        Ok(Arc::new(Plugin { name: def.name.clone(), hash, limits: def.limits, ctx, pre }))
     }
 
     /// The plugin's name.
@@ -219,6 +195,24 @@ impl Plugin {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
         store
+    }
+
+    /// Instantiates the plugin once without calling it: proves that it links and that its
+    /// start-up code runs within its limits.
+    pub async fn probe(&self) -> Result<(), String> {
+        let mut store = self.new_store();
+        let instantiated = async {
+            match &self.pre {
+                Pre::Authorizer(p, _) => p.instantiate_async(&mut store).await.map(drop),
+                Pre::Transform(p, _) => p.instantiate_async(&mut store).await.map(drop),
+                Pre::Integration(p, _) => p.instantiate_async(&mut store).await.map(drop),
+            }
+        };
+        match tokio::time::timeout(self.limits.timeout, instantiated).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot instantiate: {:#}", anyhow::Error::from(e))),
+            Err(_) => Err(format!("instantiation did not finish within {:?}", self.limits.timeout)),
+        }
     }
 
     /// Calls an authorizer.
@@ -274,13 +268,9 @@ impl Plugin {
                 self.kind()
             )));
         };
-        call!(
-            self,
-            request_id,
-            deadline.min(self.limits.timeout),
-            pool,
-            pre,
-            |store, b| b.wasmgate_plugin_integration().call_invoke(&mut store, req).await
-        )
+        call!(self, request_id, deadline.min(self.limits.timeout), pool, pre, |store, b| b
+            .wasmgate_plugin_integration()
+            .call_invoke(&mut store, req)
+            .await)
     }
 }

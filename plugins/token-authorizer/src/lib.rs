@@ -51,15 +51,9 @@ mod tests {
         let tokens = BTreeMap::from([("t1".to_string(), "alice".to_string())]);
         let denied = vec!["bad".to_string()];
         assert!(matches!(decide(Some("t1"), &tokens, &denied), Decision::Allow(g) if g.principal_id == "alice"));
-        assert!(matches!(
-            decide(Some("Bearer t1"), &tokens, &denied),
-            Decision::Allow(_)
-        ));
+        assert!(matches!(decide(Some("Bearer t1"), &tokens, &denied), Decision::Allow(_)));
         assert!(matches!(decide(Some("bad"), &tokens, &denied), Decision::Deny(_)));
-        assert!(matches!(
-            decide(Some("other"), &tokens, &denied),
-            Decision::Unauthorized
-        ));
+        assert!(matches!(decide(Some("other"), &tokens, &denied), Decision::Unauthorized));
         assert!(matches!(decide(None, &tokens, &denied), Decision::Unauthorized));
     }
 }

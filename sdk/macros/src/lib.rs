@@ -25,9 +25,7 @@ struct Kind {
 fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
         let msg = format!("`#[{}]` takes no arguments", kind.attr);
-        return syn::Error::new(proc_macro2::Span::call_site(), msg)
-            .to_compile_error()
-            .into();
+        return syn::Error::new(proc_macro2::Span::call_site(), msg).to_compile_error().into();
     }
     let func = parse_macro_input!(item as ItemFn);
     if let Some(a) = &func.sig.asyncness {
@@ -35,10 +33,7 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
         return syn::Error::new_spanned(a, msg).to_compile_error().into();
     }
     if func.sig.inputs.len() != 1 {
-        let msg = format!(
-            "the `#[{}]` function takes exactly one argument, the {}",
-            kind.attr, kind.input
-        );
+        let msg = format!("the `#[{}]` function takes exactly one argument, the {}", kind.attr, kind.input);
         return syn::Error::new_spanned(&func.sig.inputs, msg).to_compile_error().into();
     }
     let name = &func.sig.ident;
