@@ -112,7 +112,9 @@ async fn serve(
     } else {
         None
     };
+    let sweeper = gateway.sweep_state_every(std::time::Duration::from_secs(60));
     wait_for_signal().await?;
+    sweeper.abort();
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

@@ -194,6 +194,25 @@ impl Gateway {
         result
     }
 
+    /// Removes expired plugin state every `interval`, in the background (on a blocking thread).
+    pub fn sweep_state_every(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let s = state.clone();
+                match tokio::task::spawn_blocking(move || s.sweep_expired()).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::debug!(removed = n, "expired plugin state removed"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "sweeping expired plugin state failed"),
+                    Err(e) => tracing::warn!(error = %e, "the state sweep task failed"),
+                }
+            }
+        })
+    }
+
     /// The outcome of the last reload attempt, if any.
     pub fn last_reload(&self) -> Option<ReloadOutcome> {
         self.last_reload.lock().unwrap_or_else(|p| p.into_inner()).clone()

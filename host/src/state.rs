@@ -1,12 +1,19 @@
-//! Plugin state: one namespace per plugin in an embedded sled database.
+//! Plugin state: one namespace per plugin, behind the small [`StateBackend`] trait.
 //!
-//! Each plugin sees only its own namespace (a sled tree named after the plugin), so two
-//! plugins writing the same key never see each other's value. Values carry an optional
-//! expiry; expired values read as absent. Every write is flushed to disk before the plugin
-//! is told it succeeded.
+//! The embedded implementation keeps each namespace in its own tree of a sled database.
+//! Each plugin sees only its own namespace, so two plugins writing the same key never see
+//! each other's value. Values carry an optional expiry; expired values read as absent and are
+//! removed by [`StateStore::sweep_expired`]. Every write is flushed to disk before the plugin
+//! is told it succeeded (a write acknowledged survives `kill -9`; see `docs/operations.md`).
+//! Keys, values and the bytes of a namespace are limited ([`StateLimits`]).
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
 
 /// Size limits of plugin state.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +30,9 @@ impl Default for StateLimits {
     }
 }
 
+/// Default bytes (keys and values) a plugin's namespace may hold.
+pub const DEFAULT_NAMESPACE_BYTES: u64 = 64 << 20;
+
 /// Why a state operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -32,6 +42,9 @@ pub enum StateError {
     /// The value is larger than allowed.
     #[error("value larger than {0} bytes")]
     ValueTooLarge(usize),
+    /// The write would take the namespace over its quota (in bytes).
+    #[error("namespace over its {0} bytes")]
+    QuotaExceeded(u64),
     /// `increment` met a value that is not a decimal counter.
     #[error("value is not a counter")]
     NotACounter,
@@ -40,33 +53,110 @@ pub enum StateError {
     Storage(#[from] sled::Error),
 }
 
-/// The state database of a gateway.
+/// What plugin state needs from a store: one namespace's operations. The embedded sled
+/// store implements it; a shared store (for several gateway nodes) can too.
+pub trait StateBackend: Send + Sync {
+    /// Reads a key (expired = absent).
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StateError>>;
+    /// Writes a key, durable when the future resolves.
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl_seconds: Option<u32>,
+    ) -> BoxFuture<'a, Result<(), StateError>>;
+    /// Deletes a key; true if a live value existed.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StateError>>;
+    /// Atomically adds `delta` to a decimal counter (absent counts as 0).
+    fn increment<'a>(
+        &'a self,
+        key: &'a str,
+        delta: i64,
+        ttl_seconds: Option<u32>,
+    ) -> BoxFuture<'a, Result<i64, StateError>>;
+    /// Lists up to `limit` (at most [`MAX_LIST`]) live keys starting with `prefix`.
+    fn list_keys<'a>(&'a self, prefix: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<String>, StateError>>;
+}
+
+/// The embedded state database of a gateway.
 #[derive(Clone)]
 pub struct StateStore {
     db: sled::Db,
     limits: StateLimits,
+    /// Bytes held per namespace, counted once when first opened and kept up to date by writes.
+    usage: Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>,
 }
 
+const TREE_PREFIX: &str = "plugin/";
+
 impl StateStore {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`. sled replays its log on open, so a store
+    /// killed mid-write opens with every flushed write in place.
     pub fn open(dir: &Path, limits: StateLimits) -> anyhow::Result<StateStore> {
         std::fs::create_dir_all(dir)?;
         let db = sled::Config::new().path(dir).open()?;
-        Ok(StateStore { db, limits })
+        Ok(StateStore { db, limits, usage: Arc::default() })
     }
 
-    /// The namespace of one plugin.
-    pub fn namespace(&self, plugin: &str) -> anyhow::Result<Namespace> {
-        let tree = self.db.open_tree(format!("plugin/{plugin}"))?;
-        Ok(Namespace { tree, limits: self.limits })
+    /// The namespace of one plugin, with its quota in bytes.
+    pub fn namespace(&self, plugin: &str, quota_bytes: u64) -> anyhow::Result<Namespace> {
+        let tree = self.db.open_tree(format!("{TREE_PREFIX}{plugin}"))?;
+        let usage = {
+            let mut map = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(plugin) {
+                Some(u) => u.clone(),
+                None => {
+                    let mut bytes = 0u64;
+                    for item in tree.iter() {
+                        let (k, v) = item?;
+                        bytes += (k.len() + v.len()) as u64;
+                    }
+                    let u = Arc::new(AtomicU64::new(bytes));
+                    map.insert(plugin.to_string(), u.clone());
+                    u
+                }
+            }
+        };
+        Ok(Namespace { tree, limits: self.limits, quota: quota_bytes, usage })
+    }
+
+    /// Removes expired values from every namespace; returns how many. Blocking.
+    pub fn sweep_expired(&self) -> Result<usize, StateError> {
+        let now = now_ms();
+        let mut removed = 0;
+        for name in self.db.tree_names() {
+            let Some(plugin) = std::str::from_utf8(&name).ok().and_then(|n| n.strip_prefix(TREE_PREFIX)) else {
+                continue;
+            };
+            let tree = self.db.open_tree(&name)?;
+            let usage = self.usage.lock().unwrap_or_else(|p| p.into_inner()).get(plugin).cloned();
+            for item in tree.iter() {
+                let (k, v) = item?;
+                if decode(&v, now).is_none() {
+                    // Only if it is still the same expired value (a writer may have replaced it).
+                    if tree.compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?.is_ok() {
+                        removed += 1;
+                        if let Some(u) = &usage {
+                            u.fetch_sub((k.len() + v.len()) as u64, Ordering::AcqRel);
+                        }
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            self.db.flush()?;
+        }
+        Ok(removed)
     }
 }
 
-/// One plugin's namespace.
+/// One plugin's namespace in the embedded store.
 #[derive(Clone)]
 pub struct Namespace {
     tree: sled::Tree,
     limits: StateLimits,
+    quota: u64,
+    usage: Arc<AtomicU64>,
 }
 
 const HEADER: usize = 8;
@@ -105,6 +195,28 @@ impl Namespace {
         Ok(())
     }
 
+    /// Checks that replacing `old` with `new_len` bytes under `key` stays within the quota.
+    /// Concurrent writers may overshoot by one value each (documented).
+    fn check_quota(&self, key: &str, old: Option<&[u8]>, new_len: usize) -> Result<(), StateError> {
+        let old_len = old.map_or(0, |o| key.len() + o.len()) as u64;
+        let new_len = (key.len() + new_len) as u64;
+        let used = self.usage.load(Ordering::Acquire);
+        if new_len > old_len && used.saturating_sub(old_len) + new_len > self.quota {
+            return Err(StateError::QuotaExceeded(self.quota));
+        }
+        Ok(())
+    }
+
+    fn account(&self, key: &str, old: Option<&[u8]>, new_len: Option<usize>) {
+        let old_len = old.map_or(0, |o| key.len() + o.len()) as u64;
+        let new_len = new_len.map_or(0, |n| key.len() + n) as u64;
+        if new_len >= old_len {
+            self.usage.fetch_add(new_len - old_len, Ordering::AcqRel);
+        } else {
+            self.usage.fetch_sub(old_len - new_len, Ordering::AcqRel);
+        }
+    }
+
     /// Reads a key.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         self.check_key(key)?;
@@ -118,7 +230,11 @@ impl Namespace {
         if value.len() > self.limits.max_value_bytes {
             return Err(StateError::ValueTooLarge(self.limits.max_value_bytes));
         }
-        self.tree.insert(key, encode(expiry(ttl_seconds), value))?;
+        let encoded = encode(expiry(ttl_seconds), value);
+        let current = self.tree.get(key)?;
+        self.check_quota(key, current.as_deref(), encoded.len())?;
+        let old = self.tree.insert(key, encoded.as_slice())?;
+        self.account(key, old.as_deref(), Some(encoded.len()));
         self.tree.flush_async().await?;
         Ok(())
     }
@@ -127,6 +243,7 @@ impl Namespace {
     pub async fn delete(&self, key: &str) -> Result<bool, StateError> {
         self.check_key(key)?;
         let old = self.tree.remove(key)?;
+        self.account(key, old.as_deref(), None);
         self.tree.flush_async().await?;
         Ok(old.is_some_and(|raw| decode(&raw, now_ms()).is_some()))
     }
@@ -136,8 +253,13 @@ impl Namespace {
         self.check_key(key)?;
         let now = now_ms();
         let new_expiry = ttl_seconds.map(|_| expiry(ttl_seconds));
+        let current = self.tree.get(key)?;
+        // A counter is at most 20 digits.
+        self.check_quota(key, current.as_deref(), HEADER + 20)?;
         let mut outcome: Result<i64, StateError> = Ok(0);
-        self.tree.update_and_fetch(key, |old| {
+        let mut replaced: Option<usize> = None;
+        let new = self.tree.update_and_fetch(key, |old| {
+            replaced = old.map(<[u8]>::len);
             let (old_expiry, old_value) = match old.and_then(|raw| decode(raw, now)) {
                 None => (0, 0i64),
                 Some((e, payload)) => match std::str::from_utf8(payload).ok().and_then(|s| s.parse::<i64>().ok()) {
@@ -153,6 +275,13 @@ impl Namespace {
             Some(encode(new_expiry.unwrap_or(old_expiry), value.to_string().as_bytes()))
         })?;
         let value = outcome?;
+        let old_len = replaced.map(|l| key.len() + l).unwrap_or(0);
+        let new_len = new.as_ref().map_or(0, |n| key.len() + n.len());
+        if new_len >= old_len {
+            self.usage.fetch_add((new_len - old_len) as u64, Ordering::AcqRel);
+        } else {
+            self.usage.fetch_sub((old_len - new_len) as u64, Ordering::AcqRel);
+        }
         self.tree.flush_async().await?;
         Ok(value)
     }
@@ -173,6 +302,29 @@ impl Namespace {
         }
         Ok(keys)
     }
+
+    /// Bytes this namespace holds (keys and stored values).
+    pub fn usage(&self) -> u64 {
+        self.usage.load(Ordering::Acquire)
+    }
+}
+
+impl StateBackend for Namespace {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StateError>> {
+        Box::pin(async move { Namespace::get(self, key) })
+    }
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Option<u32>) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(Namespace::set(self, key, value, ttl))
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StateError>> {
+        Box::pin(Namespace::delete(self, key))
+    }
+    fn increment<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<u32>) -> BoxFuture<'a, Result<i64, StateError>> {
+        Box::pin(Namespace::increment(self, key, delta, ttl))
+    }
+    fn list_keys<'a>(&'a self, prefix: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<String>, StateError>> {
+        Box::pin(async move { Namespace::list_keys(self, prefix, limit) })
+    }
 }
 
 #[cfg(test)]
@@ -183,8 +335,8 @@ mod tests {
     async fn namespaces_are_isolated_and_counters_count() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::open(dir.path(), StateLimits::default()).unwrap();
-        let a = store.namespace("a").unwrap();
-        let b = store.namespace("b").unwrap();
+        let a = store.namespace("a", DEFAULT_NAMESPACE_BYTES).unwrap();
+        let b = store.namespace("b", DEFAULT_NAMESPACE_BYTES).unwrap();
         a.set("k", b"from-a", None).await.unwrap();
         b.set("k", b"from-b", None).await.unwrap();
         assert_eq!(a.get("k").unwrap().as_deref(), Some(&b"from-a"[..]));
@@ -202,7 +354,7 @@ mod tests {
     async fn limits_and_expiry() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::open(dir.path(), StateLimits { max_key_bytes: 4, max_value_bytes: 4 }).unwrap();
-        let ns = store.namespace("p").unwrap();
+        let ns = store.namespace("p", DEFAULT_NAMESPACE_BYTES).unwrap();
         assert!(matches!(ns.set("toolong", b"v", None).await, Err(StateError::KeyTooLarge(4))));
         assert!(matches!(ns.set("k", b"12345", None).await, Err(StateError::ValueTooLarge(4))));
         // An expiry in the past reads as absent.
@@ -222,14 +374,55 @@ mod reopen_tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = StateStore::open(dir.path(), StateLimits::default()).unwrap();
-            let ns = store.namespace("p").unwrap();
+            let ns = store.namespace("p", DEFAULT_NAMESPACE_BYTES).unwrap();
             assert_eq!(ns.increment("n", 1, None).await.unwrap(), 1);
             ns.set("k", b"v", None).await.unwrap();
         }
         let store = StateStore::open(dir.path(), StateLimits::default()).unwrap();
-        let ns = store.namespace("p").unwrap();
+        let ns = store.namespace("p", DEFAULT_NAMESPACE_BYTES).unwrap();
         assert_eq!(ns.get("k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(ns.increment("n", 1, None).await.unwrap(), 2);
+    }
+}
+
+#[cfg(test)]
+mod quota_and_sweep_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn quota_is_enforced_and_freed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), StateLimits::default()).unwrap();
+        let ns = store.namespace("q", 100).unwrap();
+        ns.set("a", &[0; 40], None).await.unwrap(); // 1 + 8 + 40 = 49 bytes
+        assert_eq!(ns.usage(), 49);
+        assert!(matches!(ns.set("b", &[0; 50], None).await, Err(StateError::QuotaExceeded(100))));
+        // Replacing a value by a smaller one is always allowed; deleting frees its bytes.
+        ns.set("a", &[0; 10], None).await.unwrap();
+        assert_eq!(ns.usage(), 19);
+        ns.set("b", &[0; 50], None).await.unwrap();
+        assert!(ns.delete("a").await.unwrap());
+        assert_eq!(ns.usage(), 59);
+        // The count survives reopening.
+        drop(ns);
+        drop(store);
+        let store = StateStore::open(dir.path(), StateLimits::default()).unwrap();
+        assert_eq!(store.namespace("q", 100).unwrap().usage(), 59);
+    }
+
+    #[tokio::test]
+    async fn sweeping_removes_only_expired_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), StateLimits::default()).unwrap();
+        let ns = store.namespace("s", DEFAULT_NAMESPACE_BYTES).unwrap();
+        ns.set("live", b"v", None).await.unwrap();
+        ns.set("later", b"v", Some(3600)).await.unwrap();
+        ns.tree.insert("dead", encode(1, b"v")).unwrap();
+        ns.account("dead", None, Some(HEADER + 1));
+        let before = ns.usage();
+        assert_eq!(store.sweep_expired().unwrap(), 1);
+        assert_eq!(ns.usage(), before - (4 + HEADER as u64 + 1));
+        assert_eq!(ns.tree.len(), 2);
     }
 }
 

@@ -2,6 +2,7 @@
 //! 127.0.0.1 on a port the OS picks.
 
 mod authorizer;
+mod durability;
 mod edge;
 mod hostile;
 mod manifest;

@@ -30,7 +30,7 @@ fn bad_manifests_get_precise_errors() {
         ("version = 1\n[plugins.p]\nconfig = {}\n".into(), "gateway.toml: plugins.p: missing `path` (a .wasm component) or `builtin` (a built-in plugin)"),
         ("version = 1\n[plugins.p]\npath = \"a.wasm\"\nbuiltin = \"b\"\n".into(), "gateway.toml: plugins.p: give either `path` or `builtin`, not both"),
         ("version = 1\n[plugins.p]\nbuiltin = \"b\"\nlimits = { memory_mb = 0 }\n".into(), "gateway.toml: plugins.p.limits.memory_mb: must be between 1 and 1024"),
-        ("version = 1\n[plugins.p]\nbuiltin = \"b\"\nlimits = { timeout = 3 }\n".into(), "gateway.toml:4:12: unknown field `timeout`, expected one of `memory_mb`, `timeout_ms`, `warm_instances`"),
+        ("version = 1\n[plugins.p]\nbuiltin = \"b\"\nlimits = { timeout = 3 }\n".into(), "gateway.toml:4:12: unknown field `timeout`, expected one of `memory_mb`, `timeout_ms`, `warm_instances`, `state_mb`"),
         ("version = 1\n[apis.a]\n".into(), "gateway.toml: apis.a.stages: api `a` has no stage; add [apis.a.stages.<name>]"),
         (format!("{BASE}[apis.a.resources.\"pets\"]\n"), "gateway.toml: apis.a.resources.\"pets\": resource path `pets` must start with `/`"),
         (format!("{BASE}[apis.a.resources.\"/{{p+}}/x\"]\n"), "gateway.toml: apis.a.resources.\"/{p+}/x\": the greedy parameter `{p+}` must be the last segment of `/{p+}/x`"),

@@ -132,3 +132,50 @@ async fn integration_responses_map_plugin_statuses() {
     assert_eq!(r.text().await.unwrap(), r#"{"mapped":true}"#);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn plugin_state_isolation_ttl_and_limits() {
+    let m = r#"
+version = 1
+[plugins.one]
+path = "%{guest:fixture-echo}"
+[plugins.two]
+path = "%{guest:fixture-echo}"
+limits = { state_mb = 1 }
+[apis.s.stages.prod]
+[apis.s.resources."/one".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "one"
+[apis.s.resources."/two".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "two"
+"#;
+    let gw = TestGateway::start(m).await;
+    let c = client();
+    let call = |path: String| {
+        let c = c.clone();
+        async move { c.get(path).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    // Isolation: the same key in two plugins.
+    call(gw.url("/prod/one?set=shared")).await;
+    assert_eq!(call(gw.url("/prod/one?get=shared")).await["stored"], true);
+    assert_eq!(call(gw.url("/prod/two?get=shared")).await["stored"], false);
+
+    // TTL: present, then gone.
+    call(gw.url("/prod/one?set=brief&ttl=1")).await;
+    assert_eq!(call(gw.url("/prod/one?get=brief")).await["stored"], true);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(call(gw.url("/prod/one?get=brief")).await["stored"], false);
+
+    // Value limit (1 MiB), and the namespace quota of `two` (1 MiB).
+    let v = call(gw.url("/prod/one?big=1048577")).await;
+    assert_eq!(v["stateError"], "value-too-large 1048576");
+    let v = call(gw.url("/prod/two?big=700000&key=a")).await;
+    assert_eq!(v["stateError"], serde_json::Value::Null);
+    let v = call(gw.url("/prod/two?big=700000&key=b")).await;
+    assert_eq!(v["stateError"], "quota-exceeded 1048576");
+    // `one` has the default quota: the same write is fine there.
+    let v = call(gw.url("/prod/one?big=700000&key=b")).await;
+    assert_eq!(v["stateError"], serde_json::Value::Null);
+    gw.shutdown().await;
+}

@@ -290,7 +290,7 @@ pub struct GatewayProcess {
     pub child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    _state: tempfile::TempDir,
+    _state: Option<tempfile::TempDir>,
 }
 
 impl GatewayProcess {
@@ -298,11 +298,20 @@ impl GatewayProcess {
     pub async fn spawn(bin: &Path, manifest: &Path, extra_args: &[&str]) -> GatewayProcess {
         // Its own state directory: sled refuses a second process on the same one.
         let state = tempfile::tempdir().unwrap();
+        let mut p = Self::spawn_with_state(bin, manifest, state.path(), extra_args).await;
+        p._state = Some(state);
+        p
+    }
+
+    /// Like [`GatewayProcess::spawn`], on the state directory `state`.
+    pub async fn spawn_with_state(bin: &Path, manifest: &Path, state: &Path, extra_args: &[&str]) -> GatewayProcess {
         let mut child = Command::new(bin)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--state-dir")
-            .arg(state.path())
+            .arg(state)
+            // Not the manifest's fixed admin port: tests run side by side.
+            .args(["--admin", "127.0.0.1:0"])
             .args(extra_args)
             .arg(manifest)
             .env("RUST_LOG", "info")
@@ -331,7 +340,7 @@ impl GatewayProcess {
             .await
             .expect("wasmgate did not start listening within 60 s")
             .expect("wasmgate exited before listening");
-        GatewayProcess { child, addr: addr.parse().unwrap(), _state: state }
+        GatewayProcess { child, addr: addr.parse().unwrap(), _state: None }
     }
 
     /// `http://ADDR{path}`.
@@ -351,6 +360,12 @@ impl GatewayProcess {
                 .unwrap_or(0)
         };
         (field("VmHWM:"), field("VmRSS:"))
+    }
+
+    /// Kills it with SIGKILL and waits for it to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM.

@@ -97,12 +97,16 @@ pub struct PluginLimits {
     pub timeout: Duration,
     /// Warm instances kept for reuse (0 = fresh instance per call).
     pub warm_instances: usize,
+    /// Most bytes of state the plugin may keep.
+    pub state_bytes: u64,
 }
 
 /// Default memory limit of a plugin instance.
 pub const DEFAULT_PLUGIN_MEMORY_MB: u64 = 64;
 /// Most memory a plugin may be given (the pooling allocator's slot size).
 pub const MAX_PLUGIN_MEMORY_MB: u64 = 1024;
+/// Default state quota of a plugin, in MiB.
+pub const DEFAULT_PLUGIN_STATE_MB: u64 = 64;
 /// Default call deadline of a plugin.
 pub const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 1000;
 
@@ -423,6 +427,10 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
         if !(1..=MAX_PLUGIN_MEMORY_MB).contains(&memory_mb) {
             return Err(bad(format!("{at}.limits.memory_mb"), format!("must be between 1 and {MAX_PLUGIN_MEMORY_MB}")));
         }
+        let state_mb = p.limits.state_mb.unwrap_or(DEFAULT_PLUGIN_STATE_MB);
+        if !(1..=1 << 20).contains(&state_mb) {
+            return Err(bad(format!("{at}.limits.state_mb"), "must be between 1 and 1048576"));
+        }
         let timeout_ms = p.limits.timeout_ms.unwrap_or(DEFAULT_PLUGIN_TIMEOUT_MS);
         if !(1..=300_000).contains(&timeout_ms) {
             return Err(bad(format!("{at}.limits.timeout_ms"), "must be between 1 and 300000"));
@@ -447,6 +455,7 @@ pub(super) fn resolve(m: schema::Manifest, base: &Path) -> Result<GatewayConfig,
                     memory_bytes: (memory_mb as usize) << 20,
                     timeout: Duration::from_millis(timeout_ms),
                     warm_instances: p.limits.warm_instances.unwrap_or(0),
+                    state_bytes: state_mb << 20,
                 },
             },
         );

@@ -208,6 +208,8 @@ pub struct PluginLimitsSpec {
     pub timeout_ms: Option<u64>,
     /// How many warm instances to keep for reuse (default 0: a fresh instance per call).
     pub warm_instances: Option<usize>,
+    /// Most bytes of state (keys and values) the plugin may keep, in MiB (default 64).
+    pub state_mb: Option<u64>,
 }
 
 /// A REST API (`[apis.<name>]`), after AWS's `RestApi`.

@@ -11,7 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::host::wasmgate::plugin::{clock, config, http_client, log, state, types};
 use crate::http_client::{HttpClient, full_body};
-use crate::state::{Namespace, StateError};
+use crate::state::{StateBackend, StateError};
 
 /// Most bytes of one log message from a plugin; longer ones are cut.
 const MAX_LOG_MESSAGE: usize = 4096;
@@ -29,7 +29,7 @@ pub struct PluginContext {
     /// Hosts it may reach (`host` = any port, `host:port` = that port).
     pub allowed_outbound_hosts: Vec<String>,
     /// Its state namespace.
-    pub state: Namespace,
+    pub state: Arc<dyn StateBackend>,
     /// The shared outbound HTTP client.
     pub http: HttpClient,
 }
@@ -91,13 +91,14 @@ fn state_error(e: StateError) -> state::StateError {
         StateError::KeyTooLarge(n) => state::StateError::KeyTooLarge(n as u32),
         StateError::ValueTooLarge(n) => state::StateError::ValueTooLarge(n as u32),
         StateError::NotACounter => state::StateError::NotACounter,
+        StateError::QuotaExceeded(n) => state::StateError::QuotaExceeded(n),
         StateError::Storage(e) => state::StateError::Storage(e.to_string()),
     }
 }
 
 impl state::Host for PluginState {
     async fn get(&mut self, key: String) -> Result<Result<Option<Vec<u8>>, state::StateError>> {
-        Ok(self.ctx.state.get(&key).map_err(state_error))
+        Ok(self.ctx.state.get(&key).await.map_err(state_error))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>, ttl: Option<u32>) -> Result<Result<(), state::StateError>> {
@@ -113,7 +114,7 @@ impl state::Host for PluginState {
     }
 
     async fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Result<Vec<String>, state::StateError>> {
-        Ok(self.ctx.state.list_keys(&prefix, limit as usize).map_err(state_error))
+        Ok(self.ctx.state.list_keys(&prefix, limit as usize).await.map_err(state_error))
     }
 }
 

@@ -179,12 +179,14 @@ impl Runtime {
                 linker.instantiate_pre(&component).map_err(|e| invalid(format!("cannot link: {e:#}")))?
             }
         };
-        let namespace = state.namespace(&def.name).map_err(|e| invalid(format!("opening its state: {e:#}")))?;
+        let namespace = state
+            .namespace(&def.name, def.limits.state_bytes)
+            .map_err(|e| invalid(format!("opening its state: {e:#}")))?;
         let ctx = Arc::new(PluginContext {
             name: def.name.clone(),
             config: def.config.clone(),
             allowed_outbound_hosts: def.allowed_outbound_hosts.clone(),
-            state: namespace,
+            state: Arc::new(namespace),
             http: self.http.clone(),
         });
         Plugin::new(def, hash, ctx, pre).map_err(invalid)
