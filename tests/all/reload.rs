@@ -175,7 +175,12 @@ async fn manifest_edits_add_and_remove_routes_under_load() {
     let auth_load = Load::start(gw.url("/prod/secret"), 2, true);
     let version = gw.gateway.snapshot().version;
     let path = gw.manifest_path();
-    let edited = std::fs::read_to_string(&path).unwrap().replace("\"/goes\"", "\"/new\"");
+    // Rename a route, and add a plugin with a route of its own.
+    let edited = std::fs::read_to_string(&path).unwrap().replace("\"/goes\"", "\"/new\"")
+        + &format!(
+            "\n[plugins.added]\npath = \"{}\"\n[apis.r.resources.\"/added\".resourceMethods.GET.methodIntegration]\ntype = \"PLUGIN\"\nplugin = \"added\"\n",
+            wasmgate::guest_path("fixture-echo").unwrap()
+        );
     replace_file(&path, edited.as_bytes());
     let started = Instant::now();
     while gw.gateway.snapshot().version == version {
@@ -186,6 +191,7 @@ async fn manifest_edits_add_and_remove_routes_under_load() {
     let r = c.get(gw.url("/prod/new")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "goes");
+    assert_eq!(c.get(gw.url("/prod/added")).send().await.unwrap().status(), 200);
 
     // A manifest that does not parse is rejected; the routes stay.
     replace_file(&path, b"version = 1\n[apis.r\n");
@@ -239,5 +245,57 @@ async fn admin_api_reports_reloads_and_guards_with_a_token() {
     assert_eq!(s["version"], 2);
     assert_eq!(s["lastReload"]["ok"], false);
     assert_eq!(s["lastReload"]["trigger"], "admin");
+    gw.shutdown().await;
+}
+
+/// The same component with a custom section appended: a new version (another hash) that
+/// behaves the same.
+fn new_version(bytes: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"wasmgate-test-version";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    out.push(payload.len() as u8);
+    out.extend_from_slice(&payload);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_plugin_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("echo.wasm");
+    std::fs::write(&file, guest("fixture-echo")).unwrap();
+    let gw = TestGateway::start(&format!(
+        r#"version = 1
+[plugins.counter]
+path = "{}"
+[apis.u.stages.prod]
+[apis.u.resources."/n".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "counter"
+"#,
+        file.display()
+    ))
+    .await;
+    let _watcher = gw.watch();
+    let c = client();
+    let calls = || async {
+        c.get(gw.url("/prod/n")).send().await.unwrap().json::<serde_json::Value>().await.unwrap()["calls"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(calls().await, 1);
+    assert_eq!(calls().await, 2);
+    let old_hash = gw.gateway.snapshot().plugins["counter"].hash().to_string();
+    replace_file(&file, &new_version(&guest("fixture-echo"), "v2"));
+    let started = Instant::now();
+    while gw.gateway.snapshot().plugins["counter"].hash() == old_hash {
+        assert!(started.elapsed() < Duration::from_secs(10), "the new version was never loaded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The new version, same plugin name: the same state.
+    assert_eq!(calls().await, 3);
     gw.shutdown().await;
 }
