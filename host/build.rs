@@ -29,6 +29,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=WASMGATE_SKIP_WASM_BUILD");
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
+    // A new guest crate is a new workspace member: it always changes the lock file.
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
     println!("cargo:rerun-if-changed={}", root.join("sdk").display());
 
     let guests = discover(&root);

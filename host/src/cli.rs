@@ -49,7 +49,19 @@ pub enum Command {
     },
 }
 
-/// Runs the command line; the process exit code is 0 on success.
+/// Runs the command line and turns its outcome into the exit status: 0 on success; on error,
+/// `error: <message>` on stderr and 1.
+pub fn run() -> std::process::ExitCode {
+    match main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command line.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -83,6 +83,12 @@ fn bad_plugins_stop_the_gateway_from_starting() {
     let err = gateway_error(&format!("version = 1\n[plugins.p]\npath = \"{}\"\n", truncated.display()));
     assert!(err.starts_with("plugin `p`: not a valid component: "), "{err}");
 
+    let err = gateway_error("version = 1\n[plugins.p]\npath = \"%{guest:fixture-fetch}\"\n");
+    assert_eq!(
+        err,
+        "plugin `p`: imports wasmgate:plugin/http-client but has no allowed_outbound_hosts: grant the hosts it may reach in the manifest"
+    );
+
     let err = gateway_error("version = 1\n[plugins.p]\nbuiltin = \"nope\"\n");
     assert_eq!(err, "plugin `p`: no built-in plugin named `nope` (built-ins: token-authorizer)");
 

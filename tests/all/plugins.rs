@@ -1,6 +1,6 @@
 //! Integration and transform plugins, plugin config and plugin state.
 
-use wasmgate_tests::{TestGateway, client};
+use wasmgate_tests::{Backend, TestGateway, client, dead_addr};
 
 const API: &str = r#"
 version = 1
@@ -177,5 +177,39 @@ plugin = "two"
     // `one` has the default quota: the same write is fine there.
     let v = call(gw.url("/prod/one?big=700000&key=b")).await;
     assert_eq!(v["stateError"], serde_json::Value::Null);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn outbound_http_reaches_only_granted_hosts() {
+    let backend = Backend::start().await;
+    let other = dead_addr().await;
+    let m = format!(
+        r#"
+version = 1
+[plugins.fetch]
+path = "%{{guest:fixture-fetch}}"
+allowed_outbound_hosts = ["{}"]
+[apis.f.stages.prod]
+[apis.f.resources."/f".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "fetch"
+"#,
+        backend.addr
+    );
+    let gw = TestGateway::start(&m).await;
+    let c = client();
+    let fetch = |url: String| {
+        let (c, gw_url) = (c.clone(), gw.url("/prod/f"));
+        async move { c.get(gw_url).query(&[("url", url)]).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let v = fetch(format!("http://{}/ok", backend.addr)).await;
+    assert_eq!(v["status"], 200, "{v}");
+    let v = fetch(format!("http://{other}/nope")).await;
+    assert_eq!(v["error"], format!("not-allowed {other}"));
+    let v = fetch(format!("http://localhost:{}/nope", backend.addr.port())).await;
+    assert_eq!(v["error"], format!("not-allowed localhost:{}", backend.addr.port()));
+    let v = fetch(format!("https://{}/tls", backend.addr)).await;
+    assert!(v["error"].as_str().unwrap().starts_with("invalid-url"), "{v}");
     gw.shutdown().await;
 }

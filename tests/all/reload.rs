@@ -234,6 +234,14 @@ async fn admin_api_reports_reloads_and_guards_with_a_token() {
     let r = c.post(format!("{base}/admin/reload")).header(auth.0, auth.1).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["version"], 2);
+    // A plugin that needs a grant it was not given: rejected.
+    let with_fetch = std::fs::read_to_string(gw.manifest_path()).unwrap()
+        + &format!("\n[plugins.fetch]\npath = \"{}\"\n", wasmgate::guest_path("fixture-fetch").unwrap());
+    std::fs::write(gw.manifest_path(), with_fetch).unwrap();
+    let r = c.post(format!("{base}/admin/reload")).header(auth.0, auth.1).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("has no allowed_outbound_hosts"), "{body}");
     // A broken manifest: 400 with the error, and the status shows it.
     std::fs::write(gw.manifest_path(), "version = 1\nnonsense = true\n").unwrap();
     let r = c.post(format!("{base}/admin/reload")).header(auth.0, auth.1).send().await.unwrap();

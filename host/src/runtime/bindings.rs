@@ -14,58 +14,43 @@ pub mod host {
     });
 }
 
-/// The authorizer world.
-pub mod authorizer {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "wasmgate:plugin/authorizer-plugin",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "wasmgate:plugin/types": super::host::wasmgate::plugin::types,
-            "wasmgate:plugin/state": super::host::wasmgate::plugin::state,
-            "wasmgate:plugin/log": super::host::wasmgate::plugin::log,
-            "wasmgate:plugin/config": super::host::wasmgate::plugin::config,
-            "wasmgate:plugin/http-client": super::host::wasmgate::plugin::http_client,
-            "wasmgate:plugin/clock": super::host::wasmgate::plugin::clock,
-        },
-    });
+/// Generates the bindings of an export world, reusing the imports generated in [`host`].
+macro_rules! export_world {
+    ($(#[$doc:meta])* $module:ident, $world:literal) => {
+        $(#[$doc])*
+        pub mod $module {
+            wasmtime::component::bindgen!({
+                path: "../wit",
+                world: $world,
+                imports: { default: async | trappable },
+                exports: { default: async },
+                with: {
+                    "wasmgate:plugin/types": super::host::wasmgate::plugin::types,
+                    "wasmgate:plugin/state": super::host::wasmgate::plugin::state,
+                    "wasmgate:plugin/log": super::host::wasmgate::plugin::log,
+                    "wasmgate:plugin/config": super::host::wasmgate::plugin::config,
+                    "wasmgate:plugin/http-client": super::host::wasmgate::plugin::http_client,
+                    "wasmgate:plugin/clock": super::host::wasmgate::plugin::clock,
+                },
+            });
+        }
+    };
 }
 
-/// The transform world.
-pub mod transform {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "wasmgate:plugin/transform-plugin",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "wasmgate:plugin/types": super::host::wasmgate::plugin::types,
-            "wasmgate:plugin/state": super::host::wasmgate::plugin::state,
-            "wasmgate:plugin/log": super::host::wasmgate::plugin::log,
-            "wasmgate:plugin/config": super::host::wasmgate::plugin::config,
-            "wasmgate:plugin/http-client": super::host::wasmgate::plugin::http_client,
-            "wasmgate:plugin/clock": super::host::wasmgate::plugin::clock,
-        },
-    });
-}
-
-/// The integration world.
-pub mod integration {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "wasmgate:plugin/integration-plugin",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "wasmgate:plugin/types": super::host::wasmgate::plugin::types,
-            "wasmgate:plugin/state": super::host::wasmgate::plugin::state,
-            "wasmgate:plugin/log": super::host::wasmgate::plugin::log,
-            "wasmgate:plugin/config": super::host::wasmgate::plugin::config,
-            "wasmgate:plugin/http-client": super::host::wasmgate::plugin::http_client,
-            "wasmgate:plugin/clock": super::host::wasmgate::plugin::clock,
-        },
-    });
-}
+export_world!(
+    /// The authorizer world.
+    authorizer,
+    "wasmgate:plugin/authorizer-plugin"
+);
+export_world!(
+    /// The transform world.
+    transform,
+    "wasmgate:plugin/transform-plugin"
+);
+export_world!(
+    /// The integration world.
+    integration,
+    "wasmgate:plugin/integration-plugin"
+);
 
 pub use host::wasmgate::plugin::types;

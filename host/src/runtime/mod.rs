@@ -168,6 +168,7 @@ impl Runtime {
         let hash = hex::encode(Sha256::digest(&bytes));
         let component = self.compile(&bytes, &hash).map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
 
+        check_grants(def, &component, &self.engine).map_err(invalid)?;
         let pre = match self.linker.instantiate_pre(&component) {
             Ok(pre) => pre,
             Err(missing) => {
@@ -216,6 +217,21 @@ impl Runtime {
         }
         Ok(component)
     }
+}
+
+/// Capabilities a plugin needs a grant for in the manifest: importing the interface without
+/// the grant is refused when the plugin is loaded, rather than failing on every call.
+fn check_grants(def: &PluginDef, component: &Component, engine: &Engine) -> Result<(), String> {
+    let imports_http = component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.split('@').next() == Some("wasmgate:plugin/http-client"));
+    if imports_http && def.allowed_outbound_hosts.is_empty() {
+        return Err("imports wasmgate:plugin/http-client but has no allowed_outbound_hosts: \
+                    grant the hosts it may reach in the manifest"
+            .into());
+    }
+    Ok(())
 }
 
 /// Loads a precompiled component from the cache directory.
