@@ -105,7 +105,9 @@ pub struct Gateway {
     state: StateStore,
     http: HttpClient,
     current: ArcSwap<Snapshot>,
-    /// Serialises reloads, and remembers how the last one went.
+    /// Held while a reload builds its snapshot: one reload at a time.
+    reloading: Mutex<()>,
+    /// How the last reload went (locked only briefly, so status reads never wait for a reload).
     last_reload: Mutex<Option<ReloadOutcome>>,
 }
 
@@ -135,7 +137,14 @@ impl Gateway {
         .map_err(BuildError::Setup)?;
         let runtime = Arc::new(runtime);
         let snapshot = build_snapshot(config, &runtime, &state, &http, 1)?;
-        Ok(Gateway { runtime, state, http, current: ArcSwap::from_pointee(snapshot), last_reload: Mutex::new(None) })
+        Ok(Gateway {
+            runtime,
+            state,
+            http,
+            current: ArcSwap::from_pointee(snapshot),
+            reloading: Mutex::new(()),
+            last_reload: Mutex::new(None),
+        })
     }
 
     /// The snapshot current now.
@@ -147,7 +156,7 @@ impl Gateway {
     /// by swapping one pointer; requests in flight finish on the snapshot they started with.
     /// On error the current snapshot stays. Returns the new snapshot's version.
     pub fn reload(&self, config: GatewayConfig) -> Result<u64, BuildError> {
-        let _one_at_a_time = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let version = self.current.load().version + 1;
         let snapshot = build_snapshot(config, &self.runtime, &self.state, &self.http, version)?;
         self.current.store(Arc::new(snapshot));
