@@ -90,6 +90,7 @@ async fn serve(
     watch: bool,
     state_dir: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    let mut signals = Signals::install()?;
     let mut config = manifest::load(&path)?;
     if let Some(dir) = state_dir {
         config.cache_dir = dir.join("compiled");
@@ -125,20 +126,35 @@ async fn serve(
         None
     };
     let sweeper = gateway.sweep_state_every(std::time::Duration::from_secs(60));
-    wait_for_signal().await?;
+    signals.wait().await;
     sweeper.abort();
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
-        _ = term.recv() => {}
+/// SIGTERM and SIGINT, listened for from the start: a signal that arrives while the gateway is
+/// still starting must stop it gracefully too, not kill it.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        })
     }
-    Ok(())
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 fn check(path: PathBuf) -> anyhow::Result<()> {

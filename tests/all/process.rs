@@ -45,8 +45,9 @@ async fn quickstart_behaves_as_the_readme_says() {
 
 #[tokio::test]
 async fn sigterm_shuts_down_cleanly() {
+    // SIGTERM the moment it listens: handlers are installed before anything starts, so even
+    // this is a graceful stop.
     let mut gw = GatewayProcess::spawn(&bin(), &quickstart(), &[]).await;
-    assert_eq!(client().get(gw.url("/prod/hello")).send().await.unwrap().status(), 200);
     gw.terminate();
     let status = tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
