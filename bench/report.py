@@ -1,12 +1,14 @@
 """Turns bench/out/raw.tsv into bench/RESULTS.md: medians, spread, ratios to direct and nginx."""
 import csv
+import json
+import os
 import platform
 import statistics
 import subprocess
 import sys
 from collections import defaultdict
 
-raw, rounds, duration, conns = sys.argv[1:5]
+raw, rounds, duration, conns, criterion_dir = sys.argv[1:6]
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
 by = defaultdict(list)
 for r in rows:
@@ -48,3 +50,53 @@ for body in ("small", "16k"):
         print(f"| {key[0]} | {rps:,.0f} | {lo:,.0f}–{hi:,.0f} | {vs_direct} | {vs_nginx} | "
               f"{med(key, 'p50_ms'):.3f} | {med(key, 'p99_ms'):.3f} |")
     print()
+
+
+def criterion(group, bench):
+    path = os.path.join(criterion_dir, group, bench, "new", "estimates.json")
+    try:
+        return json.load(open(path))["median"]["point_estimate"]  # nanoseconds
+    except OSError:
+        return None
+
+
+print("## Plugin micro-benchmarks\n")
+print("`cargo bench -p wasmgate-bench --bench plugin -- --warm-up-time 1 --measurement-time 3` "
+      "(run by `bench/run.sh` after the load runs; median of criterion's samples).\n")
+print("| benchmark | median |")
+print("|---|---:|")
+micro = {}
+for group, bench in [("authorizer call", "fresh instance"), ("authorizer call", "reused instance"),
+                     ("component load", "compile"), ("component load", "from cache")]:
+    ns = criterion(group, bench)
+    micro[(group, bench)] = ns
+    shown = "–" if ns is None else (f"{ns / 1000:.2f} µs" if ns < 1e6 else f"{ns / 1e6:.1f} ms")
+    print(f"| {group} / {bench} | {shown} |")
+print()
+
+
+def ratio(a, b, body="small"):
+    if (a, body) not in by or (b, body) not in by:
+        return None
+    return med((a, body), "rps") / med((b, body), "rps")
+
+
+print("## Against the targets of issue 4\n")
+print("| target | goal | measured (13-byte / 16 KiB) | |")
+print("|---|---|---|---|")
+def row(name, goal, values, ok):
+    shown = " / ".join("–" if v is None else f"{v:.2f}" for v in values)
+    verdict = "–" if any(v is None for v in values) else ("met" if ok(values) else "missed")
+    print(f"| {name} | {goal} | {shown} | {verdict} |")
+row("HTTP_PROXY vs nginx", "≥ 1.0× (aim 1.1×)", [ratio("wasmgate-proxy", "nginx", b) for b in ("small", "16k")], lambda v: min(v) >= 1.0)
+row("HTTP_PROXY vs HAProxy", "≥ 1.0×", [ratio("wasmgate-proxy", "haproxy", b) for b in ("small", "16k")], lambda v: min(v) >= 1.0)
+row("HTTP_PROXY vs Envoy", "≥ 2.5×", [ratio("wasmgate-proxy", "envoy", b) for b in ("small", "16k")], lambda v: min(v) >= 2.5)
+p99 = [med(("wasmgate-proxy", b), "p99_ms") / med(("nginx", b), "p99_ms") if ("nginx", b) in by else None for b in ("small", "16k")]
+row("HTTP_PROXY p99 vs nginx p99", "≤ 1.0×", p99, lambda v: max(v) <= 1.0)
+row("with the authorizer vs HTTP_PROXY", "≥ 0.8×", [ratio("wasmgate-proxy+authorizer", "wasmgate-proxy", b) for b in ("small", "16k")], lambda v: min(v) >= 0.8)
+fresh, reused = micro[("authorizer call", "fresh instance")], micro[("authorizer call", "reused instance")]
+row("authorizer call, fresh instance (µs)", "≤ 8", [None if fresh is None else fresh / 1000], lambda v: v[0] <= 8)
+row("authorizer call, reused instance (µs)", "≤ 2", [None if reused is None else reused / 1000], lambda v: v[0] <= 2)
+print("| idle RSS with 10 APIs × 10 plugins | ≤ 64 MiB | not measured yet | – |")
+print("| start to first served request, cached components | ≤ 300 ms | not measured yet | – |")
+print()

@@ -3,7 +3,8 @@
 # HTTP_PROXY with the Rust authorizer on every request, MOCK), small and 16 KiB responses,
 # keep-alive on both legs, one worker per proxy. The proxy under test runs alone on CPU 0; the
 # load generator (wrk) and the backend share CPU 1. Rounds are interleaved; bench/RESULTS.md
-# gets medians, spread and ratios to the direct backend and to nginx from the same run.
+# gets medians, spread and ratios to the direct backend and to nginx from the same run, then the
+# criterion plugin benchmarks, and how both compare with the targets of issue 4.
 #
 #   bench/run.sh                  # ROUNDS=3 DURATION=10s CONNS=64 by default
 #   ROUNDS=5 DURATION=20s bench/run.sh
@@ -73,7 +74,7 @@ taskset -c 0 nginx -c "$WORK/nginx.conf" & PIDS+=($!)
 cat > "$WORK/haproxy.cfg" <<HAPROXY
 global
   nbthread 1
-  maxconn 20000
+  maxconn 4000
 defaults
   mode http
   timeout connect 5s
@@ -198,5 +199,9 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-python3 "$ROOT/bench/report.py" "$RAW" "$ROUNDS" "$DURATION" "$CONNS" > "$ROOT/bench/RESULTS.md"
+echo "== plugin micro-benchmarks (criterion)"
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+cargo bench -q -p wasmgate-bench --bench plugin -- --warm-up-time 1 --measurement-time 3 >/dev/null
+
+python3 "$ROOT/bench/report.py" "$RAW" "$ROUNDS" "$DURATION" "$CONNS" "$ROOT/target/criterion" > "$ROOT/bench/RESULTS.md"
 echo "== written bench/RESULTS.md"
