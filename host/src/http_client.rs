@@ -37,8 +37,3 @@ pub fn new_client() -> HttpClient {
 pub fn full_body(bytes: impl Into<Bytes>) -> GatewayBody {
     http_body_util::Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
-
-/// An empty body.
-pub fn empty_body() -> GatewayBody {
-    http_body_util::Empty::new().map_err(|never| match never {}).boxed()
-}

@@ -175,7 +175,7 @@ async fn run(
 ) -> Result<Response<GatewayBody>, GatewayError> {
     edge_checks(&req, snapshot, conn)?;
     let (parts, body) = req.into_parts();
-    let mut ctx = method_request(snapshot, &parts, conn, request_id)?;
+    let mut ctx = method_request(snapshot, parts, conn, request_id)?;
     authorization(&mut ctx).await?;
     let limits = &snapshot.config.limits;
     let (guarded, outcome) =
@@ -226,7 +226,7 @@ fn edge_checks(req: &Request<Incoming>, snapshot: &Snapshot, conn: ConnInfo) -> 
 
 fn method_request<'a>(
     snapshot: &'a Snapshot,
-    parts: &http::request::Parts,
+    parts: http::request::Parts,
     conn: ConnInfo,
     request_id: &'a str,
 ) -> Result<RequestCtx<'a>, GatewayError> {
@@ -276,7 +276,7 @@ fn method_request<'a>(
         full_path,
         raw_query,
         query,
-        headers: parts.headers.clone(),
+        headers: parts.headers,
         path_params: route.params,
         protocol,
         source_ip: conn.remote.ip().to_string(),
