@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
-raw, rounds, duration, conns, criterion_dir = sys.argv[1:6]
+raw, rounds, duration, conns, criterion_dir, startup_tsv = sys.argv[1:7]
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
 by = defaultdict(list)
 for r in rows:
@@ -97,6 +97,25 @@ row("with the authorizer vs HTTP_PROXY", "≥ 0.8×", [ratio("wasmgate-proxy+aut
 fresh, reused = micro[("authorizer call", "fresh instance")], micro[("authorizer call", "reused instance")]
 row("authorizer call, fresh instance (µs)", "≤ 8", [None if fresh is None else fresh / 1000], lambda v: v[0] <= 8)
 row("authorizer call, reused instance (µs)", "≤ 2", [None if reused is None else reused / 1000], lambda v: v[0] <= 2)
-print("| idle RSS with 10 APIs × 10 plugins | ≤ 64 MiB | not measured yet | – |")
-print("| start to first served request, cached components | ≤ 300 ms | not measured yet | – |")
+row("with the authorizer, warm instances, vs HTTP_PROXY", "(opt-in)", [ratio("wasmgate-proxy+authorizer(warm)", "wasmgate-proxy", b) for b in ("small", "16k")], lambda v: min(v) >= 0.8)
+startup = defaultdict(list)
+for line in open(startup_tsv):
+    k, v = line.split("\t")
+    startup[k].append(float(v))
+start_ms = statistics.median(startup["start_ms"]) if startup["start_ms"] else None
+rss = startup["rss_mib"][0] if startup["rss_mib"] else None
+row("idle RSS with 10 APIs × 10 plugins (MiB)", "≤ 64", [rss], lambda v: v[0] <= 64)
+row("start to first served request, cached components (ms)", "≤ 300", [start_ms], lambda v: v[0] <= 300)
 print()
+print("## Start-up and memory\n")
+print("`python3 bench/startup.py` (run by `bench/run.sh`): a manifest of 10 APIs, each with 10 plugins of its own "
+      "(100 plugin entries: authorizers, transforms and integrations built from 4 components), compiled components "
+      "already cached. Start-up is measured from spawning the process to the first 200 answer, "
+      f"{len(startup['start_ms'])} starts: "
+      + ", ".join(f"{v:.0f}" for v in startup["start_ms"]) + " ms. "
+      "Idle RSS is read from `/proc/<pid>/status` after one request through every plugin and a 2 s pause.\n")
+
+profile = os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE.md")
+if os.path.exists(profile):
+    print()
+    print(open(profile).read().rstrip())

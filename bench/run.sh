@@ -143,6 +143,20 @@ authorizerId = "auth"
 type = "HTTP_PROXY"
 uri = "http://$BACKEND/{proxy}"
 requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
+[plugins.authwarm]   # the same authorizer, with instances kept warm for reuse (opt-in)
+path = "$ROOT/target/wasm/wasm32-wasip2/release/quickstart_authorizer.wasm"
+limits = { warm_instances = 8 }
+[apis.bench.authorizers.authwarm]
+type = "TOKEN"
+plugin = "authwarm"
+authorizerResultTtlInSeconds = 0
+[apis.bench.resources."/warm/{proxy+}".resourceMethods.ANY]
+authorizationType = "CUSTOM"
+authorizerId = "authwarm"
+[apis.bench.resources."/warm/{proxy+}".resourceMethods.ANY.methodIntegration]
+type = "HTTP_PROXY"
+uri = "http://$BACKEND/{proxy}"
+requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
 [apis.bench.resources."/mock".resourceMethods.GET.methodIntegration]
 type = "MOCK"
 requestTemplates = { "application/json" = '{"statusCode": 200}' }
@@ -165,6 +179,7 @@ TARGETS=(
   "envoy|http://127.0.0.1:18083/|http://127.0.0.1:18083/16k"
   "wasmgate-proxy|http://127.0.0.1:18084/prod/proxy/small|http://127.0.0.1:18084/prod/proxy/16k"
   "wasmgate-proxy+authorizer|http://127.0.0.1:18084/prod/auth/small|http://127.0.0.1:18084/prod/auth/16k"
+  "wasmgate-proxy+authorizer(warm)|http://127.0.0.1:18084/prod/warm/small|http://127.0.0.1:18084/prod/warm/16k"
   "wasmgate-mock|http://127.0.0.1:18084/prod/mock|"
 )
 
@@ -199,9 +214,13 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-echo "== plugin micro-benchmarks (criterion)"
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+echo "== start-up time and idle memory, 10 APIs x 10 plugins"
+taskset -c 0 python3 "$ROOT/bench/startup.py" "$BIN/wasmgate" "$WORK" "$ROOT/target/wasm/wasm32-wasip2/release" > "$OUT/startup.tsv"
+cat "$OUT/startup.tsv"
+
+echo "== plugin micro-benchmarks (criterion)"
 cargo bench -q -p wasmgate-bench --bench plugin -- --warm-up-time 1 --measurement-time 3 >/dev/null
 
-python3 "$ROOT/bench/report.py" "$RAW" "$ROUNDS" "$DURATION" "$CONNS" "$ROOT/target/criterion" > "$ROOT/bench/RESULTS.md"
+python3 "$ROOT/bench/report.py" "$RAW" "$ROUNDS" "$DURATION" "$CONNS" "$ROOT/target/criterion" "$OUT/startup.tsv" > "$ROOT/bench/RESULTS.md"
 echo "== written bench/RESULTS.md"

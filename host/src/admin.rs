@@ -144,8 +144,9 @@ pub fn status(gateway: &Gateway, manifest: &std::path::Path) -> serde_json::Valu
     let plugins: Vec<_> = snap
         .plugins
         .values()
-        .map(|p| {
-            let def = &snap.config.plugins[p.name()];
+        // The built-in template engine is internal: only the manifest's plugins are listed.
+        .filter_map(|p| Some((p, snap.config.plugins.get(p.name())?)))
+        .map(|(p, def)| {
             let source = match &def.source {
                 PluginSource::File(path) => serde_json::json!({"path": path.display().to_string()}),
                 PluginSource::Builtin(name) => serde_json::json!({"builtin": name}),

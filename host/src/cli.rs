@@ -47,6 +47,23 @@ pub enum Command {
         /// The manifest.
         manifest: PathBuf,
     },
+    /// Render a mapping template as API Gateway would (like its test invoke) and print it.
+    RenderTemplate {
+        /// The template (VTL).
+        template: PathBuf,
+        /// The payload (`$input.body`), read from this file.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// Request parameters: `{"path":{},"querystring":{},"header":{}}`.
+        #[arg(long)]
+        params: Option<String>,
+        /// `$context` as a JSON object, e.g. `{"requestId":"r-1","authorizer":{"principalId":"me"}}`.
+        #[arg(long)]
+        context: Option<String>,
+        /// `$stageVariables` as a JSON object of strings.
+        #[arg(long)]
+        stage_variables: Option<String>,
+    },
 }
 
 /// Runs the command line and turns its outcome into the exit status: 0 on success; on error,
@@ -73,13 +90,27 @@ pub fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve { listen, workers, admin, no_watch, state_dir, manifest } => {
-            let mut rt = tokio::runtime::Builder::new_multi_thread();
-            if let Some(n) = workers {
-                rt.worker_threads(n.max(1));
-            }
+            // One worker: a current-thread runtime (no work-stealing bookkeeping, no cross-thread
+            // wake-ups); more: the multi-threaded one.
+            let mut rt = match workers {
+                Some(1) => tokio::runtime::Builder::new_current_thread(),
+                Some(n) => {
+                    let mut rt = tokio::runtime::Builder::new_multi_thread();
+                    rt.worker_threads(n.max(1));
+                    rt
+                }
+                None => tokio::runtime::Builder::new_multi_thread(),
+            };
             rt.enable_all().build()?.block_on(serve(manifest, listen, admin, !no_watch, state_dir))
         }
         Command::Check { manifest } => check(manifest),
+        Command::RenderTemplate { template, body, params, context, stage_variables } => render_template(
+            &template,
+            body.as_deref(),
+            params.as_deref(),
+            context.as_deref(),
+            stage_variables.as_deref(),
+        ),
     }
 }
 
@@ -168,5 +199,57 @@ fn check(path: PathBuf) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
     println!("{}: ok ({apis} apis, {plugins} plugins)", path.display());
+    Ok(())
+}
+
+/// A JSON object of strings as pairs; values that are not strings are written as JSON.
+fn string_pairs(json: &serde_json::Value, what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let obj = json.as_object().with_context(|| format!("{what} must be a JSON object"))?;
+    Ok(obj.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
+}
+
+fn render_template(
+    template: &std::path::Path,
+    body: Option<&std::path::Path>,
+    params: Option<&str>,
+    context: Option<&str>,
+    stage_variables: Option<&str>,
+) -> anyhow::Result<()> {
+    use wasmgate_vtl::{Inputs, Limits, Template};
+    let source =
+        std::fs::read_to_string(template).with_context(|| format!("reading the template {}", template.display()))?;
+    let limits = Limits::default();
+    let parsed = Template::parse(&source, &limits).map_err(|e| anyhow::anyhow!("{}: {e}", template.display()))?;
+    let mut inputs = Inputs::default();
+    if let Some(path) = body {
+        inputs.body = std::fs::read_to_string(path).with_context(|| format!("reading the body {}", path.display()))?;
+    }
+    if let Some(p) = params {
+        let json: serde_json::Value = serde_json::from_str(p).context("--params is not JSON")?;
+        let obj = json.as_object().context("--params must be {\"path\":{},\"querystring\":{},\"header\":{}}")?;
+        for (k, v) in obj {
+            let pairs = string_pairs(v, &format!("--params.{k}"))?;
+            match k.as_str() {
+                "path" => inputs.path = pairs,
+                "querystring" => inputs.querystring = pairs,
+                "header" => inputs.header = pairs,
+                other => anyhow::bail!("--params: unknown key `{other}` (expected path, querystring, header)"),
+            }
+        }
+    }
+    if let Some(c) = context {
+        let json: serde_json::Value = serde_json::from_str(c).context("--context is not JSON")?;
+        inputs.context = json.as_object().context("--context must be a JSON object")?.clone();
+    }
+    if let Some(v) = stage_variables {
+        let json: serde_json::Value = serde_json::from_str(v).context("--stage-variables is not JSON")?;
+        inputs.stage_variables = string_pairs(&json, "--stage-variables")?;
+    }
+    let rendered = parsed.render(&inputs, &limits).map_err(|e| anyhow::anyhow!("{}: {e}", template.display()))?;
+    print!("{}", rendered.output);
+    let o = &rendered.overrides;
+    if o != &wasmgate_vtl::Overrides::default() {
+        eprintln!("overrides: {o:?}");
+    }
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use arc_swap::ArcSwap;
 
 use crate::http_client::HttpClient;
-use crate::manifest::{ApiDef, GatewayConfig, IntegrationKind};
+use crate::manifest::{ApiDef, GatewayConfig, IntegrationKind, PluginDef, PluginLimits, PluginSource};
 use crate::router::Router;
 use crate::runtime::{LoadError, Plugin, PluginKind, Runtime, RuntimeConfig};
 use crate::state::{StateLimits, StateStore};
@@ -228,6 +228,9 @@ impl Gateway {
     }
 }
 
+/// The name the built-in template engine (`plugins/vtl`) has among a snapshot's plugins.
+pub const VTL_PLUGIN: &str = "@vtl";
+
 /// Loads every plugin, instantiates each once to prove it works, and builds every API.
 /// Blocking.
 pub fn build_snapshot(
@@ -238,6 +241,21 @@ pub fn build_snapshot(
     version: u64,
 ) -> Result<Snapshot, BuildError> {
     let mut plugins = BTreeMap::new();
+    // The template engine: the built-in `vtl` transform renders every mapping template that
+    // no transform of the manifest takes over. Its name cannot clash with a manifest name.
+    let vtl = PluginDef {
+        name: VTL_PLUGIN.into(),
+        source: PluginSource::Builtin("vtl".into()),
+        config: Vec::new(),
+        allowed_outbound_hosts: Vec::new(),
+        limits: PluginLimits {
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_secs(2),
+            warm_instances: 0,
+            state_bytes: 1 << 20,
+        },
+    };
+    plugins.insert(VTL_PLUGIN.to_string(), runtime.load(&vtl, state)?);
     for (name, def) in &config.plugins {
         let plugin = runtime.load(def, state)?;
         block_on(plugin.probe()).map_err(|message| LoadError::Invalid { plugin: name.clone(), message })?;
@@ -288,6 +306,7 @@ pub fn build_snapshot(
             .map_err(|e| BuildError::Routes { api: def.name.clone(), message: e.0 })?;
         apis.push(Api { def: def.clone(), router, auth_caches });
     }
+    runtime.retain_components(plugins.values().map(|p| p.hash()));
     Ok(Snapshot { config: Arc::new(config), apis, plugins, http: http.clone(), loaded_at: SystemTime::now(), version })
 }
 

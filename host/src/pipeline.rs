@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body::{BodyError, BodyOutcome, GuardedBody};
-use crate::gateway::{Api, CachedDecision, Snapshot};
+use crate::gateway::{Api, CachedDecision, Snapshot, VTL_PLUGIN};
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::http_client::{GatewayBody, full_body};
 use crate::manifest::{
@@ -36,6 +36,12 @@ pub struct ConnInfo {
     /// raw bytes: hyper removes `Content-Length` in that case).
     pub framing_conflict: bool,
 }
+
+/// The message API Gateway answers 400 with when a template reads a payload that is not JSON.
+const INVALID_JSON: &str = "Could not parse request body into json";
+
+const X_AMZN_REQUESTID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+const X_AMZN_API_ID: HeaderName = HeaderName::from_static("x-amzn-apigateway-api-id");
 
 /// Client headers API Gateway drops at ingress (spec §0.3).
 const DROPPED_REQUEST_HEADERS: &[&str] = &[
@@ -128,7 +134,7 @@ pub async fn handle(snapshot: Arc<Snapshot>, req: Request<Incoming>, conn: ConnI
         }
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-amzn-requestid", v);
+        resp.headers_mut().insert(X_AMZN_REQUESTID, v);
     }
     tracing::info!(
         target: "wasmgate::access",
@@ -545,11 +551,31 @@ fn request_template<'m>(
     }
 }
 
-/// The integration request body: the template, the transform's output, or the body itself.
+/// Does a template need the template engine? One without `$`, `#` or `\\` renders as itself.
+fn needs_rendering(template: &str) -> bool {
+    template.contains(['$', '#', '\\'])
+}
+
+/// The built-in template engine as a transform.
+fn template_engine() -> TransformDef {
+    TransformDef { plugin: VTL_PLUGIN.to_string(), template: None }
+}
+
+/// The integration request body: the rendered template, the transform's output, or the body
+/// itself.
 async fn integration_request_body(ctx: &RequestCtx<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
     let integration = &ctx.method.integration;
     let template = request_template(ctx, integration)?;
-    match &integration.request_transform {
+    let engine;
+    let transform = match (&integration.request_transform, template) {
+        (Some(t), _) => Some(t),
+        (None, Some(t)) if needs_rendering(t) => {
+            engine = template_engine();
+            Some(&engine)
+        }
+        _ => None,
+    };
+    match transform {
         Some(t) => {
             let input = types::TransformInput {
                 phase: types::TransformPhase::IntegrationRequest,
@@ -577,6 +603,12 @@ async fn run_transform(
     plugin.transform(ctx.request_id, input).await.map_err(|failure| {
         if matches!(failure, PluginFailure::Overloaded) {
             return overloaded();
+        }
+        // A template read a payload that is not JSON: API Gateway answers 400.
+        if let PluginFailure::Returned(m) = &failure
+            && let Some(i) = m.find(INVALID_JSON)
+        {
+            return GatewayError::new(ResponseType::BadRequestBody, &m[i..]);
         }
         GatewayError::new(ResponseType::ApiConfigurationError, "Internal server error")
             .with_cause(anyhow::anyhow!("transform plugin `{}`: {failure}", t.plugin))
@@ -659,7 +691,8 @@ async fn plugin_integration(
                     .with_status(502)
                     .with_cause(anyhow::anyhow!("integration plugin `{plugin}` returned status {}", resp.status))
             })?;
-        return respond_with_transform(ctx, status, headers, resp.body.into(), None).await;
+        let transform = ctx.method.integration.response_transform.as_ref();
+        return respond_with_transform(ctx, transform, status, headers, resp.body.into(), None).await;
     }
     integration_response(ctx, resp.status, resp.body.into()).await
 }
@@ -720,7 +753,7 @@ async fn http_proxy(
         .parse()
         .map_err(|e| GatewayError::configuration(anyhow::anyhow!("HTTP_PROXY integration URL `{url}`: {e}")))?;
     if let Ok(id) = HeaderValue::from_str(&ctx.api.def.id) {
-        headers.insert("x-amzn-apigateway-api-id", id);
+        headers.insert(X_AMZN_API_ID, id);
     }
     let method = match backend_method {
         Some(m) => Method::from_bytes(m.as_bytes()).map_err(|e| GatewayError::configuration(e.into()))?,
@@ -858,30 +891,32 @@ async fn integration_response(
             return Err(GatewayError::configuration(anyhow::anyhow!("invalid response header `{k}`")));
         }
     }
-    // A template is the body; with a response transform, the transform gets the template and
-    // the integration's body and produces the body.
-    let transforming = ctx.method.integration.response_transform.is_some();
-    let (content_type, body, template) = match template {
-        Some((ct, text)) if transforming => (ct.as_str(), body, Some(text.clone())),
-        Some((ct, text)) => (ct.as_str(), Bytes::from(text.clone()), None),
-        None => ("application/json", body, None),
+    // The template, rendered over the integration's body, is the body; a response transform
+    // of the manifest gets the template and the body and produces the body instead.
+    let explicit = ctx.method.integration.response_transform.clone();
+    let (content_type, body, template, transform) = match template {
+        Some((ct, text)) if explicit.is_some() => (ct.as_str(), body, Some(text.clone()), explicit),
+        Some((ct, text)) if needs_rendering(text) => (ct.as_str(), body, Some(text.clone()), Some(template_engine())),
+        Some((ct, text)) => (ct.as_str(), Bytes::from(text.clone()), None, None),
+        None => ("application/json", body, None, explicit),
     };
     if !headers.contains_key(header::CONTENT_TYPE) {
         let ct = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json"));
         headers.insert(header::CONTENT_TYPE, ct);
     }
-    respond_with_transform(ctx, method_status, headers, body, template).await
+    respond_with_transform(ctx, transform.as_ref(), method_status, headers, body, template).await
 }
 
 /// Applies the response transform, if any, and builds the method response.
 async fn respond_with_transform(
     ctx: &RequestCtx<'_>,
+    transform: Option<&TransformDef>,
     mut status: StatusCode,
     mut headers: HeaderMap,
     mut body: Bytes,
     template: Option<String>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
-    if let Some(t) = &ctx.method.integration.response_transform {
+    if let Some(t) = transform {
         let input = types::TransformInput {
             phase: types::TransformPhase::IntegrationResponse,
             template: t.template.clone().or(template),

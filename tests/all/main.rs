@@ -6,6 +6,7 @@ mod durability;
 mod edge;
 mod hostile;
 mod manifest;
+mod mapping;
 mod mock;
 mod plugins;
 mod process;

@@ -90,7 +90,7 @@ fn bad_plugins_stop_the_gateway_from_starting() {
     );
 
     let err = gateway_error("version = 1\n[plugins.p]\nbuiltin = \"nope\"\n");
-    assert_eq!(err, "plugin `p`: no built-in plugin named `nope` (built-ins: token-authorizer)");
+    assert_eq!(err, "plugin `p`: no built-in plugin named `nope` (built-ins: token-authorizer, vtl)");
 
     let err = gateway_error(
         r#"version = 1

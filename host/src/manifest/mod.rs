@@ -18,12 +18,12 @@ pub const MANIFEST_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("{path}: cannot read the manifest: {source}")]
+    #[error("{path}: cannot read the manifest: {error}")]
     Read {
         /// The manifest file.
         path: String,
         /// The I/O error (part of the message, so not also a `source`).
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// TOML syntax, or a key or value the schema does not accept.
     #[error("{path}:{line}:{column}: {message}")]
@@ -52,7 +52,7 @@ pub enum ManifestError {
 /// Reads, parses and resolves a manifest file.
 pub fn load(path: &Path) -> Result<GatewayConfig, ManifestError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: display.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|error| ManifestError::Read { path: display.clone(), error })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
     parse(&text, &base, &display)

@@ -900,6 +900,9 @@ fn resolve_integration(
             };
             headers.push((name.to_string(), literal.to_string()));
         }
+        if i.response_transform.is_none() {
+            check_templates(&format!("{rat}.responseTemplates"), &r.response_templates)?;
+        }
         responses.push(IntegrationResponseDef {
             status: code,
             selection,
@@ -926,6 +929,9 @@ fn resolve_integration(
             }
         }
     }
+    if i.request_transform.is_none() {
+        check_templates(&format!("{at}.requestTemplates"), &i.request_templates)?;
+    }
     Ok(IntegrationDef {
         request_transform: transform(&i.request_transform, "request_transform")?,
         response_transform: transform(&i.response_transform, "response_transform")?,
@@ -936,6 +942,18 @@ fn resolve_integration(
         passthrough,
         responses,
     })
+}
+
+/// Templates the built-in engine renders must parse (a transform plugin of the manifest may
+/// take templates in a language of its own, so those are not checked).
+fn check_templates(at: &str, templates: &BTreeMap<String, String>) -> Result<(), Invalid> {
+    let limits = wasmgate_vtl::Limits::default();
+    for (media_type, source) in templates {
+        if let Err(e) = wasmgate_vtl::Template::parse(source, &limits) {
+            return Err(bad(format!("{at}.\"{media_type}\""), format!("invalid mapping template: {e}")));
+        }
+    }
+    Ok(())
 }
 
 /// Media types compare without regard to case: keys are stored lower-case.

@@ -34,14 +34,14 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The component file could not be read.
-    #[error("plugin `{plugin}`: cannot read {path}: {source}")]
+    #[error("plugin `{plugin}`: cannot read {path}: {error}")]
     Read {
         /// Plugin name.
         plugin: String,
         /// File.
         path: PathBuf,
         /// I/O error (part of the message, so not also a `source`).
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// No built-in plugin has that name.
     #[error("plugin `{plugin}`: no built-in plugin named `{builtin}` (built-ins: {available})")]
@@ -78,6 +78,10 @@ pub struct Runtime {
     linker: Linker<PluginState>,
     cache_dir: Option<PathBuf>,
     http: HttpClient,
+    /// Components loaded so far, by content hash: plugins built from the same component share
+    /// its code, its type information and (through the pooling allocator's module affinity)
+    /// its warm instance slots.
+    components: std::sync::Mutex<std::collections::HashMap<String, Component>>,
 }
 
 impl Runtime {
@@ -140,7 +144,7 @@ impl Runtime {
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        Ok(Runtime { engine, linker, cache_dir: config.cache_dir.clone(), http })
+        Ok(Runtime { engine, linker, cache_dir: config.cache_dir.clone(), http, components: Default::default() })
     }
 
     /// The engine.
@@ -154,7 +158,7 @@ impl Runtime {
     pub fn load(&self, def: &PluginDef, state: &StateStore) -> Result<Arc<Plugin>, LoadError> {
         let bytes: std::borrow::Cow<'static, [u8]> = match &def.source {
             PluginSource::File(path) => std::fs::read(path)
-                .map_err(|source| LoadError::Read { plugin: def.name.clone(), path: path.clone(), source })?
+                .map_err(|error| LoadError::Read { plugin: def.name.clone(), path: path.clone(), error })?
                 .into(),
             PluginSource::Builtin(name) => crate::builtin(name)
                 .ok_or_else(|| LoadError::UnknownBuiltin {
@@ -196,6 +200,22 @@ impl Runtime {
     /// Compiles a component, or loads its compiled form from the cache. The cache key is the
     /// content hash and the engine's compatibility hash (wasmtime version and settings).
     fn compile(&self, bytes: &[u8], hash: &str) -> anyhow::Result<Component> {
+        if let Some(c) = self.components.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
+            return Ok(c.clone());
+        }
+        let component = self.compile_uncached(bytes, hash)?;
+        self.components.lock().unwrap_or_else(|p| p.into_inner()).insert(hash.to_string(), component.clone());
+        Ok(component)
+    }
+
+    /// Forgets the loaded components whose hashes are not in `keep` (plugins already built
+    /// from them keep theirs alive until they are dropped).
+    pub fn retain_components<'a>(&self, keep: impl IntoIterator<Item = &'a str>) {
+        let keep: std::collections::HashSet<&str> = keep.into_iter().collect();
+        self.components.lock().unwrap_or_else(|p| p.into_inner()).retain(|hash, _| keep.contains(hash.as_str()));
+    }
+
+    fn compile_uncached(&self, bytes: &[u8], hash: &str) -> anyhow::Result<Component> {
         let Some(dir) = &self.cache_dir else {
             return Ok(Component::new(&self.engine, bytes)?);
         };

@@ -1,0 +1,337 @@
+//! The Java methods templates call on strings, numbers, lists and maps, and Velocity's
+//! property lookup (`$a.b` → `get("b")` on a map, else `getB()` / `isB()`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::render::Env;
+use crate::value::{self, JMap, ListKind, Value};
+use crate::{Error, Result};
+
+/// What a `void` method returns: Velocity 1.7 makes it an empty string (a method returning
+/// null renders as written).
+fn void() -> Value {
+    Value::str("")
+}
+
+/// `$v.name`.
+pub(crate) fn property(v: &Value, name: &str, env: &mut Env<'_>) -> Result<Value> {
+    match v {
+        Value::Map(m) => return Ok(m.borrow().get(name).cloned().unwrap_or(Value::Null)),
+        Value::Object(o) => {
+            if let Some(r) = o.property(name, env) {
+                return r;
+            }
+        }
+        _ => {}
+    }
+    let mut cap = String::with_capacity(name.len() + 3);
+    let mut chars = name.chars();
+    if let Some(first) = chars.next() {
+        cap.extend(first.to_uppercase());
+        cap.push_str(chars.as_str());
+    }
+    for getter in [format!("get{cap}"), format!("is{cap}")] {
+        match call(v, &getter, &[], env) {
+            Ok(Value::Null) => continue,
+            other => return other,
+        }
+    }
+    Ok(Value::Null)
+}
+
+/// `$v[key]`.
+pub(crate) fn index(v: &Value, key: &Value) -> Result<Value> {
+    match v {
+        Value::List(items, _) => {
+            let items = items.borrow();
+            let i = key.as_index().ok_or_else(|| Error::render("a list index must be a number"))?;
+            // Velocity 1.7 counts negative indexes from the end.
+            let i = if i < 0 { i + items.len() as i64 } else { i };
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| items.get(i).cloned())
+                .ok_or_else(|| Error::render(format!("index {i} out of bounds for length {}", items.len())))
+        }
+        Value::Map(m) => Ok(m.borrow().get(&key.render()).cloned().unwrap_or(Value::Null)),
+        _ => Ok(Value::Null),
+    }
+}
+
+fn arg_str(args: &[Value], i: usize) -> Option<String> {
+    match args.get(i)? {
+        Value::Null => None,
+        v => Some(v.render()),
+    }
+}
+
+fn arg_int(args: &[Value], i: usize) -> Option<i64> {
+    args.get(i)?.as_index()
+}
+
+fn out_of_bounds(what: &str) -> Error {
+    Error::render(format!("{what} out of range"))
+}
+
+/// Java `String.substring` on UTF-16 offsets.
+fn utf16_slice(s: &str, begin: i64, end: i64) -> Result<String> {
+    let units: Vec<u16> = s.encode_utf16().collect();
+    if begin < 0 || end > units.len() as i64 || begin > end {
+        return Err(out_of_bounds(&format!("substring({begin}, {end}) of a string of length {}", units.len())));
+    }
+    Ok(String::from_utf16_lossy(&units[begin as usize..end as usize]))
+}
+
+fn utf16_len(s: &str) -> i64 {
+    s.encode_utf16().count() as i64
+}
+
+/// `$v.name(args)`: `Ok(Null)` when there is no such method (Velocity renders the reference
+/// as written), `Err` when the method throws.
+pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Value> {
+    // Methods every object has.
+    match (name, args.len()) {
+        ("toString", 0) => return Ok(Value::str(v.render())),
+        ("hashCode", 0) => return Ok(Value::Int(value::java_hash_code(v))),
+        ("equals", 1) => return Ok(Value::Bool(value::java_equals(v, &args[0]))),
+        ("getClass", 0) => return Ok(Value::str(format!("class {}", v.class()))),
+        _ => {}
+    }
+    let r = match v {
+        Value::Str(s) => string_method(s, name, args)?,
+        Value::Int(_) | Value::Long(_) | Value::Double(_) => number_method(v, name, args),
+        Value::Bool(b) => match (name, args.len()) {
+            ("booleanValue", 0) => Some(Value::Bool(*b)),
+            _ => None,
+        },
+        Value::List(items, kind) => list_method(items, *kind, name, args)?,
+        Value::Map(m) => map_method(m, name, args)?,
+        Value::Entry(e) => match (name, args.len()) {
+            ("getKey", 0) => Some(e.0.clone()),
+            ("getValue", 0) => Some(e.1.clone()),
+            _ => None,
+        },
+        Value::Object(o) => match o.call(name, args, env) {
+            Some(r) => Some(r?),
+            None => None,
+        },
+        Value::Null => None,
+    };
+    Ok(r.unwrap_or(Value::Null))
+}
+
+fn string_method(s: &Rc<str>, name: &str, args: &[Value]) -> Result<Option<Value>> {
+    let a = |i| arg_str(args, i);
+    Ok(Some(match (name, args.len()) {
+        ("length", 0) => Value::Int(utf16_len(s) as i32),
+        ("isEmpty", 0) => Value::Bool(s.is_empty()),
+        ("isBlank", 0) => Value::Bool(s.trim().is_empty()),
+        ("getBytes", 0) => Value::list(s.bytes().map(|b| Value::Int(i32::from(b as i8))).collect()),
+        ("toLowerCase", 0) => Value::str(s.to_lowercase()),
+        ("toUpperCase", 0) => Value::str(s.to_uppercase()),
+        ("trim", 0) => Value::str(s.trim_matches(|c: char| c <= ' ')),
+        ("strip", 0) => Value::str(s.trim()),
+        ("charAt", 1) => {
+            let i = arg_int(args, 0).ok_or_else(|| Error::render("charAt needs an index"))?;
+            Value::str(utf16_slice(s, i, i + 1)?)
+        }
+        ("substring", 1) => {
+            let b = arg_int(args, 0).ok_or_else(|| Error::render("substring needs an index"))?;
+            Value::str(utf16_slice(s, b, utf16_len(s))?)
+        }
+        ("substring", 2) => {
+            let (b, e) = (arg_int(args, 0), arg_int(args, 1));
+            let (Some(b), Some(e)) = (b, e) else { return Err(Error::render("substring needs two indexes")) };
+            Value::str(utf16_slice(s, b, e)?)
+        }
+        ("indexOf", 1 | 2) | ("lastIndexOf", 1 | 2) => {
+            let Some(needle) = a(0) else { return Ok(None) };
+            let from = arg_int(args, 1);
+            let (hay, pin): (Vec<u16>, Vec<u16>) = (s.encode_utf16().collect(), needle.encode_utf16().collect());
+            let fits = |i: usize| hay.get(i..i + pin.len()) == Some(&pin[..]);
+            let found = if name == "indexOf" {
+                let from = from.unwrap_or(0).max(0) as usize;
+                (from..=hay.len()).find(|&i| fits(i))
+            } else {
+                let last = hay.len().saturating_sub(pin.len()) as i64;
+                let from = from.unwrap_or(last).min(last);
+                (0..=from).rev().map(|i| i as usize).find(|&i| fits(i))
+            };
+            let found = found.map(|i| i as i64);
+            Value::Int(found.unwrap_or(-1) as i32)
+        }
+        ("contains", 1) => Value::Bool(a(0).is_some_and(|n| s.contains(&n))),
+        ("startsWith", 1) => Value::Bool(a(0).is_some_and(|n| s.starts_with(&n))),
+        ("endsWith", 1) => Value::Bool(a(0).is_some_and(|n| s.ends_with(&n))),
+        ("equalsIgnoreCase", 1) => Value::Bool(a(0).is_some_and(|n| n.to_lowercase() == s.to_lowercase())),
+        ("concat", 1) => Value::str(format!("{s}{}", a(0).unwrap_or_default())),
+        ("compareTo", 1) => {
+            let other = a(0).unwrap_or_default();
+            let (x, y): (Vec<u16>, Vec<u16>) = (s.encode_utf16().collect(), other.encode_utf16().collect());
+            let diff = x.iter().zip(&y).find(|(p, q)| p != q).map(|(p, q)| *p as i32 - *q as i32);
+            Value::Int(diff.unwrap_or(x.len() as i32 - y.len() as i32))
+        }
+        ("replace", 2) => match (a(0), a(1)) {
+            (Some(from), Some(to)) => Value::str(s.replace(&from, &to)),
+            _ => return Ok(None),
+        },
+        ("replaceAll", 2) | ("replaceFirst", 2) => {
+            let (Some(pattern), Some(repl)) = (a(0), a(1)) else { return Ok(None) };
+            let re = crate::java::regex(&pattern)?;
+            let repl = crate::java::replacement(&repl)?;
+            if name == "replaceAll" {
+                Value::str(re.replace_all(s, repl.as_str()).into_owned())
+            } else {
+                Value::str(re.replacen(s, 1, repl.as_str()).into_owned())
+            }
+        }
+        ("matches", 1) => {
+            let Some(pattern) = a(0) else { return Ok(None) };
+            Value::Bool(crate::java::regex_full(&pattern)?.is_match(s))
+        }
+        ("split", 1 | 2) => {
+            let Some(pattern) = a(0) else { return Ok(None) };
+            let limit = arg_int(args, 1).unwrap_or(0);
+            let parts = crate::java::split(s, &pattern, limit)?;
+            Value::list(parts.into_iter().map(Value::str).collect())
+        }
+        _ => return Ok(None),
+    }))
+}
+
+fn number_method(v: &Value, name: &str, args: &[Value]) -> Option<Value> {
+    let n = v.number()?;
+    let (i, f) = match n {
+        value::Num::Int(i, _) => (i, i as f64),
+        value::Num::Double(d) => (d as i64, d),
+    };
+    Some(match (name, args.len()) {
+        ("intValue", 0) => Value::Int(i as i32),
+        ("longValue", 0) => Value::Long(i),
+        ("doubleValue", 0) | ("floatValue", 0) => Value::Double(f),
+        ("compareTo", 1) => Value::Int(value::compare(v, &args[0]).map_or(0, |o| o as i32)),
+        _ => return None,
+    })
+}
+
+fn list_method(items: &Rc<RefCell<Vec<Value>>>, kind: ListKind, name: &str, args: &[Value]) -> Result<Option<Value>> {
+    let len = items.borrow().len();
+    let idx = |i: usize, inclusive: bool| -> Result<usize> {
+        let n = arg_int(args, i).ok_or_else(|| Error::render("a list index must be a number"))?;
+        let max = if inclusive { len as i64 } else { len as i64 - 1 };
+        if n < 0 || n > max {
+            return Err(Error::render(format!("index {n} out of bounds for length {len}")));
+        }
+        Ok(n as usize)
+    };
+    Ok(Some(match (name, args.len()) {
+        ("size", 0) => Value::Int(len as i32),
+        ("isEmpty", 0) => Value::Bool(len == 0),
+        ("get", 1) => items.borrow()[idx(0, false)?].clone(),
+        ("contains", 1) => Value::Bool(items.borrow().iter().any(|x| value::java_equals(x, &args[0]))),
+        ("indexOf", 1) => {
+            Value::Int(items.borrow().iter().position(|x| value::java_equals(x, &args[0])).map_or(-1, |i| i as i32))
+        }
+        ("lastIndexOf", 1) => {
+            Value::Int(items.borrow().iter().rposition(|x| value::java_equals(x, &args[0])).map_or(-1, |i| i as i32))
+        }
+        ("add", 1) => {
+            items.borrow_mut().push(args[0].clone());
+            Value::Bool(true)
+        }
+        ("add", 2) => {
+            let i = idx(0, true)?;
+            items.borrow_mut().insert(i, args[1].clone());
+            void()
+        }
+        ("addAll", 1) => match &args[0] {
+            Value::List(other, _) => {
+                let other = other.borrow().clone();
+                let changed = !other.is_empty();
+                items.borrow_mut().extend(other);
+                Value::Bool(changed)
+            }
+            _ => return Ok(None),
+        },
+        ("set", 2) => {
+            let i = idx(0, false)?;
+            std::mem::replace(&mut items.borrow_mut()[i], args[1].clone())
+        }
+        ("remove", 1) => match &args[0] {
+            // remove(int) when the argument is an Integer, remove(Object) otherwise.
+            Value::Int(_) => {
+                let i = idx(0, false)?;
+                items.borrow_mut().remove(i)
+            }
+            other => {
+                let pos = items.borrow().iter().position(|x| value::java_equals(x, other));
+                if let Some(p) = pos {
+                    items.borrow_mut().remove(p);
+                }
+                Value::Bool(pos.is_some())
+            }
+        },
+        ("clear", 0) => {
+            items.borrow_mut().clear();
+            void()
+        }
+        ("subList", 2) => {
+            let (a, b) = (idx(0, true)?, idx(1, true)?);
+            if a > b {
+                return Err(Error::render(format!("subList({a}, {b}): from is after to")));
+            }
+            Value::List(Rc::new(RefCell::new(items.borrow()[a..b].to_vec())), kind)
+        }
+        ("containsAll", 1) => match &args[0] {
+            Value::List(other, _) => {
+                Value::Bool(other.borrow().iter().all(|o| items.borrow().iter().any(|x| value::java_equals(x, o))))
+            }
+            _ => return Ok(None),
+        },
+        ("toJSONString", 0) if kind == ListKind::Json => Value::str(Value::List(items.clone(), kind).to_json()),
+        _ => return Ok(None),
+    }))
+}
+
+fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Option<Value>> {
+    let key = |i: usize| args.get(i).map(Value::render).unwrap_or_default();
+    Ok(Some(match (name, args.len()) {
+        ("size", 0) => Value::Int(m.borrow().len() as i32),
+        ("isEmpty", 0) => Value::Bool(m.borrow().is_empty()),
+        ("get", 1) => m.borrow().get(&key(0)).cloned().unwrap_or(Value::Null),
+        ("getOrDefault", 2) => m.borrow().get(&key(0)).cloned().unwrap_or_else(|| args[1].clone()),
+        ("containsKey", 1) => Value::Bool(m.borrow().get(&key(0)).is_some()),
+        ("containsValue", 1) => Value::Bool(m.borrow().iter().iter().any(|(_, v)| value::java_equals(v, &args[0]))),
+        ("put", 2) => m.borrow_mut().put_checked(key(0), args[1].clone())?.unwrap_or(Value::Null),
+        ("putIfAbsent", 2) => {
+            let existing = m.borrow().get(&key(0)).cloned();
+            match existing {
+                Some(v) if !v.is_null() => v,
+                _ => {
+                    m.borrow_mut().put_checked(key(0), args[1].clone())?;
+                    Value::Null
+                }
+            }
+        }
+        ("putAll", 1) => {
+            if let Value::Map(other) = &args[0] {
+                let entries = other.borrow().iter();
+                for (k, v) in entries {
+                    m.borrow_mut().put_checked(k, v)?;
+                }
+            }
+            void()
+        }
+        ("remove", 1) => m.borrow_mut().remove(&key(0)).unwrap_or(Value::Null),
+        ("clear", 0) => {
+            m.borrow_mut().clear();
+            void()
+        }
+        ("keySet", 0) => Value::list(m.borrow().iter().into_iter().map(|(k, _)| Value::str(k)).collect()),
+        ("values", 0) => Value::list(m.borrow().iter().into_iter().map(|(_, v)| v).collect()),
+        ("entrySet", 0) => {
+            Value::list(m.borrow().iter().into_iter().map(|(k, v)| Value::Entry(Rc::new((Value::str(k), v)))).collect())
+        }
+        _ => return Ok(None),
+    }))
+}

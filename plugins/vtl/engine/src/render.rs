@@ -1,0 +1,449 @@
+//! The renderer: walks the syntax tree with a variable context, as Velocity 1.7's
+//! `Template.merge` does.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::ast::{Block, CmpOp, Expr, Macro, Node, Part, Reference};
+use crate::methods;
+use crate::value::{self, JMap, Value};
+use crate::{Error, Limits, Mode, Result};
+
+/// Deepest macro recursion (Velocity's `velocimacro.max.depth`).
+const MAX_MACRO_DEPTH: usize = 20;
+
+/// How a block ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Normal,
+    Break,
+    Stop,
+}
+
+/// The rendering state: variables, macros, limits and counters.
+pub struct Env<'a> {
+    pub(crate) vars: HashMap<String, Value>,
+    macros: HashMap<String, Rc<Macro>>,
+    pub(crate) limits: &'a Limits,
+    pub(crate) mode: Mode,
+    out_len: usize,
+    steps: u64,
+    started: Instant,
+    macro_depth: usize,
+    defines: HashMap<String, Rc<Block>>,
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn new(
+        vars: HashMap<String, Value>,
+        macros: HashMap<String, Rc<Macro>>,
+        limits: &'a Limits,
+        mode: Mode,
+    ) -> Env<'a> {
+        Env {
+            vars,
+            macros,
+            limits,
+            mode,
+            out_len: 0,
+            steps: 0,
+            started: Instant::now(),
+            macro_depth: 0,
+            defines: HashMap::new(),
+        }
+    }
+
+    /// Enters a macro call, an `#evaluate` or a `#define` expansion (the caller leaves it by
+    /// decrementing `macro_depth`): they may recurse, so their nesting is bounded.
+    fn nest(&mut self, what: &str) -> Result<()> {
+        if self.macro_depth >= MAX_MACRO_DEPTH {
+            return Err(Error::Limit(format!(
+                "macros, #evaluate and #define blocks nested deeper than {MAX_MACRO_DEPTH} ({what})"
+            )));
+        }
+        self.macro_depth += 1;
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<()> {
+        self.steps += 1;
+        if self.steps.is_multiple_of(1024) && self.started.elapsed() > self.limits.max_render_time {
+            return Err(Error::Limit(format!(
+                "rendering took longer than {} ms",
+                self.limits.max_render_time.as_millis()
+            )));
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, out: &mut String, s: &str) -> Result<()> {
+        self.out_len += s.len();
+        if self.out_len > self.limits.max_output_bytes {
+            return Err(Error::Limit(format!("the output is larger than {} bytes", self.limits.max_output_bytes)));
+        }
+        out.push_str(s);
+        Ok(())
+    }
+
+    /// Renders a block into `out`.
+    pub(crate) fn render(&mut self, block: &Block, out: &mut String) -> Result<()> {
+        self.block(block, out).map(|_| ())
+    }
+
+    fn block(&mut self, block: &Block, out: &mut String) -> Result<Flow> {
+        for node in block {
+            self.step()?;
+            match node {
+                Node::Text(t) => self.emit(out, t)?,
+                Node::Ref { reference, escapes } => self.reference_node(reference, *escapes, out)?,
+                Node::Set { target, value } => self.set(target, value)?,
+                Node::If { branches, otherwise } => {
+                    let mut taken = None;
+                    for (cond, body) in branches {
+                        if self.cond(cond)? {
+                            taken = Some(body);
+                            break;
+                        }
+                    }
+                    if let Some(body) = taken.or(otherwise.as_ref()) {
+                        let flow = self.block(body, out)?;
+                        if flow != Flow::Normal {
+                            return Ok(flow);
+                        }
+                    }
+                }
+                Node::Foreach { var, iterable, body } => {
+                    if self.foreach(var, iterable, body, out)? == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                Node::Break => return Ok(Flow::Break),
+                Node::Stop => return Ok(Flow::Stop),
+                Node::Define { name, body } => {
+                    self.defines.insert(name.clone(), Rc::new(body.clone()));
+                    self.vars.remove(name);
+                }
+                Node::MacroCall { name, args, source } => {
+                    if self.macro_call(name, args, source, out)? == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                Node::Evaluate(e) => {
+                    let text = self.eval(e)?;
+                    if !text.is_null() {
+                        self.nest("#evaluate")?;
+                        let mut parser = crate::parser::Parser::new(&text.render());
+                        parser.macros = self.macros.clone();
+                        let block = parser.parse()?;
+                        for (k, v) in parser.macros {
+                            self.macros.entry(k).or_insert(v);
+                        }
+                        let flow = self.block(&block, out);
+                        self.macro_depth -= 1;
+                        if flow? == Flow::Stop {
+                            return Ok(Flow::Stop);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn reference_node(&mut self, r: &Reference, escapes: usize, out: &mut String) -> Result<()> {
+        let v = self.reference(r)?;
+        if escapes > 0 {
+            // `\$x` shows `$x` when $x is defined; when it is not, the text stays as written.
+            if v.is_null() {
+                let s = format!("{}{}", "\\".repeat(escapes), r.source);
+                return self.emit(out, &s);
+            }
+            let mut s = "\\".repeat(escapes / 2);
+            if escapes % 2 == 1 {
+                s.push_str(&r.source);
+                return self.emit(out, &s);
+            }
+            self.emit(out, &s)?;
+        }
+        if v.is_null() {
+            if !r.quiet && self.mode == Mode::Velocity {
+                self.emit(out, &r.source)?;
+            }
+            return Ok(());
+        }
+        let s = v.render();
+        self.emit(out, &s)
+    }
+
+    fn set(&mut self, target: &Reference, value: &Expr) -> Result<()> {
+        let v = self.eval(value)?;
+        if v.is_null() {
+            // Velocity 1.7 leaves the left side as it was when the right side is null.
+            return Ok(());
+        }
+        if target.parts.is_empty() {
+            self.defines.remove(&target.root);
+            self.vars.insert(target.root.clone(), v);
+            return Ok(());
+        }
+        let (last, init) = target.parts.split_last().expect("parts is not empty");
+        let mut obj = self.root(&target.root)?;
+        for p in init {
+            obj = self.part(obj, p, target)?;
+            if obj.is_null() {
+                return Ok(());
+            }
+        }
+        match (last, &obj) {
+            (Part::Property(name), Value::Map(m)) => {
+                m.borrow_mut().put_checked(name.clone(), v)?;
+            }
+            (Part::Index(e), Value::Map(m)) => {
+                let key = self.eval(e)?.render();
+                m.borrow_mut().put_checked(key, v)?;
+            }
+            (Part::Index(e), Value::List(items, _)) => {
+                let i = self.eval(e)?.as_index();
+                let mut items = items.borrow_mut();
+                match i.and_then(|i| usize::try_from(i).ok()).filter(|i| *i < items.len()) {
+                    Some(i) => items[i] = v,
+                    None => return Err(Error::render(format!("index out of bounds in #set({})", target.source))),
+                }
+            }
+            // Setting a property of anything else: Velocity finds no setter and moves on.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn foreach(&mut self, var: &str, iterable: &Expr, body: &Block, out: &mut String) -> Result<Flow> {
+        let items: Vec<Value> = match self.eval(iterable)? {
+            Value::List(l, _) => l.borrow().clone(),
+            Value::Map(m) => m.borrow().iter().into_iter().map(|(_, v)| v).collect(),
+            _ => return Ok(Flow::Normal),
+        };
+        let saved: Vec<(&str, Option<Value>)> = ["velocityCount", "velocityHasNext", "foreach", var]
+            .into_iter()
+            .map(|k| (k, self.vars.get(k).cloned()))
+            .collect();
+        let n = items.len();
+        let mut flow = Flow::Normal;
+        for (i, item) in items.into_iter().enumerate() {
+            if i >= self.limits.max_foreach_iterations {
+                return Err(Error::Limit(format!(
+                    "#foreach ran more than {} iterations",
+                    self.limits.max_foreach_iterations
+                )));
+            }
+            self.vars.insert(var.to_string(), item);
+            self.vars.insert("velocityCount".into(), Value::Int(i as i32 + 1));
+            self.vars.insert("velocityHasNext".into(), Value::Bool(i + 1 < n));
+            self.vars.insert("foreach".into(), Value::Object(Rc::new(Foreach { index: i, len: n })));
+            match self.block(body, out)? {
+                Flow::Normal => {}
+                Flow::Break => break,
+                Flow::Stop => {
+                    flow = Flow::Stop;
+                    break;
+                }
+            }
+        }
+        for (k, v) in saved {
+            match v {
+                Some(v) => self.vars.insert(k.to_string(), v),
+                None => self.vars.remove(k),
+            };
+        }
+        Ok(flow)
+    }
+
+    fn macro_call(&mut self, name: &str, args: &[Expr], source: &str, out: &mut String) -> Result<Flow> {
+        let Some(m) = self.macros.get(name).cloned() else {
+            return self.emit(out, source).map(|()| Flow::Normal);
+        };
+        let values = args.iter().map(|a| self.eval(a)).collect::<Result<Vec<_>>>()?;
+        let saved: Vec<(String, Option<Value>)> =
+            m.params.iter().map(|p| (p.clone(), self.vars.get(p).cloned())).collect();
+        for (i, p) in m.params.iter().enumerate() {
+            match values.get(i) {
+                Some(v) if !v.is_null() => self.vars.insert(p.clone(), v.clone()),
+                _ => self.vars.remove(p),
+            };
+        }
+        self.nest(&format!("#{name}"))?;
+        let flow = self.block(&m.body, out);
+        self.macro_depth -= 1;
+        for (k, v) in saved {
+            match v {
+                Some(v) => self.vars.insert(k, v),
+                None => self.vars.remove(&k),
+            };
+        }
+        Ok(if flow? == Flow::Stop { Flow::Stop } else { Flow::Normal })
+    }
+
+    // === expressions ===
+
+    pub(crate) fn eval(&mut self, e: &Expr) -> Result<Value> {
+        self.step()?;
+        Ok(match e {
+            Expr::Ref(r) => self.reference(r)?,
+            Expr::Interpolated(block) => {
+                let mut s = String::new();
+                self.render(block, &mut s)?;
+                Value::str(s)
+            }
+            Expr::Str(s) => Value::str(s.as_str()),
+            Expr::Int(i) => i32::try_from(*i).map_or(Value::Long(*i), Value::Int),
+            Expr::Double(d) => Value::Double(*d),
+            Expr::Bool(b) => Value::Bool(*b),
+            Expr::List(items) => Value::list(items.iter().map(|i| self.eval(i)).collect::<Result<_>>()?),
+            Expr::Range(a, b) => {
+                let (a, b) = (self.eval(a)?.as_index(), self.eval(b)?.as_index());
+                let (Some(a), Some(b)) = (a, b) else { return Ok(Value::Null) };
+                let n = a.abs_diff(b) + 1;
+                if n > self.limits.max_foreach_iterations as u64 * 10 {
+                    return Err(Error::Limit(format!("the range [{a}..{b}] is too large")));
+                }
+                let items: Vec<Value> = if a <= b {
+                    (a..=b).map(|i| Value::Int(i as i32)).collect()
+                } else {
+                    (b..=a).rev().map(|i| Value::Int(i as i32)).collect()
+                };
+                Value::list(items)
+            }
+            Expr::Map(entries) => {
+                let mut m = JMap::linked();
+                for (k, v) in entries {
+                    let k = self.eval(k)?.render();
+                    let v = self.eval(v)?;
+                    m.insert(k, v);
+                }
+                Value::map(m)
+            }
+            Expr::Not(_) | Expr::And(..) | Expr::Or(..) => Value::Bool(self.cond(e)?),
+            Expr::Cmp(op, a, b) => {
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                Value::Bool(match op {
+                    CmpOp::Eq => value::equals(&a, &b),
+                    CmpOp::Ne => !value::equals(&a, &b),
+                    CmpOp::Lt => value::compare(&a, &b).is_some_and(|o| o.is_lt()),
+                    CmpOp::Le => value::compare(&a, &b).is_some_and(|o| o.is_le()),
+                    CmpOp::Gt => value::compare(&a, &b).is_some_and(|o| o.is_gt()),
+                    CmpOp::Ge => value::compare(&a, &b).is_some_and(|o| o.is_ge()),
+                })
+            }
+            Expr::Arith(op, a, b, sources) => {
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                // A string plus a null: Velocity concatenates the null operand as written.
+                match (op, &a, &b) {
+                    (value::ArithOp::Add, Value::Str(s), Value::Null) => Value::str(format!("{s}{}", sources.1)),
+                    (value::ArithOp::Add, Value::Null, Value::Str(s)) => Value::str(format!("{}{s}", sources.0)),
+                    _ => value::arith(*op, &a, &b).unwrap_or(Value::Null),
+                }
+            }
+        })
+    }
+
+    /// A condition, as Velocity 1.7 evaluates one: a reference is true when it is non-null
+    /// (and not `false`); `true`, `false`, comparisons and logical operators are what they
+    /// say; any other expression (a literal, arithmetic, a list) is false.
+    fn cond(&mut self, e: &Expr) -> Result<bool> {
+        Ok(match e {
+            Expr::Ref(_) => !matches!(self.eval(e)?, Value::Null | Value::Bool(false)),
+            Expr::Bool(b) => *b,
+            Expr::Not(a) => !self.cond(a)?,
+            Expr::And(a, b) => self.cond(a)? && self.cond(b)?,
+            Expr::Or(a, b) => self.cond(a)? || self.cond(b)?,
+            Expr::Cmp(..) => self.eval(e)?.truthy(),
+            _ => {
+                self.eval(e)?;
+                false
+            }
+        })
+    }
+
+    fn root(&mut self, name: &str) -> Result<Value> {
+        if let Some(v) = self.vars.get(name) {
+            return Ok(v.clone());
+        }
+        if let Some(block) = self.defines.get(name).cloned() {
+            self.nest(&format!("${name}"))?;
+            let mut s = String::new();
+            let rendered = self.render(&block, &mut s);
+            self.macro_depth -= 1;
+            rendered?;
+            return Ok(Value::str(s));
+        }
+        Ok(Value::Null)
+    }
+
+    pub(crate) fn reference(&mut self, r: &Reference) -> Result<Value> {
+        let mut v = self.root(&r.root)?;
+        for p in &r.parts {
+            if v.is_null() {
+                return Ok(Value::Null);
+            }
+            v = self.part(v, p, r)?;
+        }
+        Ok(v)
+    }
+
+    fn part(&mut self, v: Value, p: &Part, r: &Reference) -> Result<Value> {
+        match p {
+            Part::Property(name) => methods::property(&v, name, self),
+            Part::Method(name, args) => {
+                let args = args.iter().map(|a| self.eval(a)).collect::<Result<Vec<_>>>()?;
+                methods::call(&v, name, &args, self).map_err(|e| match e {
+                    Error::Render(m) => {
+                        Error::Render(format!("{} (line {}, column {}): {m}", r.source, r.at.0, r.at.1))
+                    }
+                    other => other,
+                })
+            }
+            Part::Index(e) => {
+                let key = self.eval(e)?;
+                methods::index(&v, &key)
+            }
+        }
+    }
+}
+
+/// `$foreach`: the loop's state.
+#[derive(Debug)]
+struct Foreach {
+    index: usize,
+    len: usize,
+}
+
+impl value::Object for Foreach {
+    fn class(&self) -> &'static str {
+        "org.apache.velocity.runtime.directive.ForeachScope"
+    }
+
+    fn call(&self, method: &str, args: &[Value], _env: &mut Env<'_>) -> Option<Result<Value>> {
+        if !args.is_empty() {
+            return None;
+        }
+        Some(Ok(match method {
+            "getIndex" => Value::Int(self.index as i32),
+            "getCount" => Value::Int(self.index as i32 + 1),
+            "hasNext" | "getHasNext" => Value::Bool(self.index + 1 < self.len),
+            "isFirst" | "getFirst" => Value::Bool(self.index == 0),
+            "isLast" | "getLast" => Value::Bool(self.index + 1 == self.len),
+            _ => return None,
+        }))
+    }
+
+    fn property(&self, name: &str, env: &mut Env<'_>) -> Option<Result<Value>> {
+        match name {
+            "index" => self.call("getIndex", &[], env),
+            "count" => self.call("getCount", &[], env),
+            "hasNext" => self.call("hasNext", &[], env),
+            "first" => self.call("isFirst", &[], env),
+            "last" => self.call("isLast", &[], env),
+            _ => None,
+        }
+    }
+}

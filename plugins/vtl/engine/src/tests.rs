@@ -1,0 +1,202 @@
+//! Unit tests of the language. Differential tests against Apache Velocity 1.7 itself live in
+//! `tests/vtl` (they need a JDK).
+
+use super::*;
+
+fn v(src: &str) -> String {
+    let limits = Limits::default();
+    let t = Template::parse(src, &limits).unwrap_or_else(|e| panic!("{src}: {e}"));
+    t.render_with(HashMap::new(), &limits, Mode::Velocity).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+fn aws(src: &str, body: &str) -> Rendered {
+    let limits = Limits::default();
+    let t = Template::parse(src, &limits).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let inputs = Inputs {
+        body: body.into(),
+        path: vec![("id".into(), "42".into())],
+        querystring: vec![("q".into(), "x y".into())],
+        header: vec![("Accept".into(), "application/json".into())],
+        context: serde_json::json!({"requestId": "r-1", "authorizer": {"principalId": "alice"}})
+            .as_object()
+            .unwrap()
+            .clone(),
+        stage_variables: vec![("env".into(), "prod".into())],
+    };
+    t.render(&inputs, &limits).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+#[test]
+fn references_and_quiet_references() {
+    assert_eq!(v("a $x b $!x c ${x} $!{x}"), "a $x b  c ${x} ");
+    assert_eq!(v("#set($x = 'v')$x ${x}y $x.length()"), "v vy 1");
+    assert_eq!(v("$ 5 and $1 and $ x"), "$ 5 and $1 and $ x");
+    assert!(Template::parse("ends with $", &Limits::default()).is_err());
+    assert_eq!(v("#set($a-b = 1)$a-b"), "1");
+}
+
+#[test]
+fn escaping() {
+    assert_eq!(v("#set($x = 1)\\$x \\\\$x \\$y"), "$x \\1 \\$y");
+    assert_eq!(v("\\#if(true)x\\#end"), "#if(true)x#end");
+}
+
+#[test]
+fn set_if_foreach() {
+    assert_eq!(v("#set($n = 3)#if($n > 2)big#elseif($n > 1)mid#{else}small#end"), "big");
+    assert_eq!(v("#foreach($i in [1..3])$i#if($foreach.hasNext),#end#end"), "1,2,3");
+    assert_eq!(v("#foreach($i in [3..1])$velocityCount:$i $foreach.index #end"), "1:3 0 2:2 1 3:1 2 ");
+    assert_eq!(v("#foreach($i in ['a','b','c'])#if($i == 'b')#break#end$i#end"), "a");
+    assert_eq!(v("before#stop after"), "before");
+    // A null right side leaves the variable as it was.
+    assert_eq!(v("#set($x = 1)#set($x = $nothing)$x"), "1");
+}
+
+#[test]
+fn whitespace_rules() {
+    assert_eq!(v("a\n  #set($x = 1)\nb"), "a\n  b");
+    assert_eq!(v("  #set($x = 1)  \nb"), "b");
+    assert_eq!(v("#if(true)\nyes\n#end\nafter"), "yes\nafter");
+    assert_eq!(v("x ## comment\ny"), "x y");
+    assert_eq!(v("x #* block *# y"), "x  y");
+    assert_eq!(v("#[[$not #parsed]]#"), "$not #parsed");
+}
+
+#[test]
+fn operators_with_java_semantics() {
+    // The blank before each #set follows a reference, so Velocity drops it.
+    assert_eq!(v("#set($x = 7 / 2)$x #set($y = 7.0 / 2)$y #set($z = 7 % 3)$z"), "33.51");
+    assert_eq!(v("#set($x = 2147483647 + 1)$x"), "2147483648");
+    assert_eq!(v("#set($s = 'a' + 1)$s"), "a1");
+    assert_eq!(v("#if(1 == 1.0)eq#end #if('1' == 1)eq2#end #if($u == $v)nulls#end"), "eq eq2 nulls");
+    assert_eq!(v("#if(!false && (true || false) and not false)ok#end"), "ok");
+    // A reference to an empty string is true; a literal in a condition is always false.
+    assert_eq!(v("#set($e = '')#if($e)empty-is-true#end #if('x')literal#end"), "empty-is-true ");
+    assert_eq!(v("#set($x = 1 / 0)$x"), "$x");
+}
+
+#[test]
+fn strings_and_methods() {
+    assert_eq!(
+        v("#set($s = 'Hello, World')$s.toLowerCase() $s.substring(7) $s.indexOf('o') $s.replace('l', 'L')"),
+        "hello, world World 4 HeLLo, WorLd"
+    );
+    assert_eq!(
+        v("#set($s = 'a1b22c')$s.replaceAll('[0-9]+', '-') $s.matches('[a-c0-9]+') $s.split('[0-9]+').size()"),
+        "a-b-c true 3"
+    );
+    assert_eq!(v("#set($n = 'x')#set($s = \"v=$n\")$s"), "v=x");
+    assert_eq!(v("#set($s = 'it''s')$s"), "it's");
+    assert_eq!(v("$s.substring(1)"), "$s.substring(1)");
+}
+
+#[test]
+fn lists_and_maps_render_like_java() {
+    assert_eq!(v("#set($l = [1, 'a', true, 1.5])$l $l.size() $l.get(1)"), "[1, a, true, 1.5] 4 a");
+    assert_eq!(v("#set($l = [])$l.add('x') $l"), "true [x]");
+    assert_eq!(v("#set($m = {'b': 1, 'a': 2})$m $m.b $m.get('a') $m.keySet() $m.size()"), "{b=1, a=2} 1 2 [b, a] 2");
+    assert_eq!(v("#set($m = {})#set($m.k = 'v')$m.put('k', 'w') $m"), "v {k=w}");
+    assert_eq!(v("#set($m = {'x': 1})#foreach($e in $m.entrySet())$e.key=$e.value#end"), "x=1");
+}
+
+#[test]
+fn macros_define_evaluate() {
+    assert_eq!(v("#macro(greet $who)Hi $who!#end#greet('Ada') #greet(\"Bob\")"), "Hi Ada! Hi Bob!");
+    assert_eq!(v("#define($b)block $x#end#set($x = 1)$b"), "block 1");
+    assert_eq!(v("#set($t = '#set($y = 5)$y')#evaluate($t)"), "5");
+}
+
+#[test]
+fn parse_errors_have_positions() {
+    let limits = Limits::default();
+    let e = Template::parse("ok\n#if($x\nmore", &limits).unwrap_err();
+    assert!(matches!(e, Error::Parse { line: 3, .. } | Error::Parse { line: 2, .. }), "{e}");
+    assert!(Template::parse("#foreach($x)#end", &limits).is_err());
+    assert!(Template::parse("#end", &limits).is_err());
+    assert!(Template::parse("#if(true)", &limits).is_err());
+}
+
+#[test]
+fn limits_are_enforced() {
+    let limits = Limits { max_foreach_iterations: 10, ..Limits::default() };
+    let t = Template::parse("#foreach($i in [1..20])$i#end", &limits).unwrap();
+    assert!(matches!(t.render_with(HashMap::new(), &limits, Mode::Aws), Err(Error::Limit(_))));
+    let limits = Limits { max_output_bytes: 100, ..Limits::default() };
+    let t = Template::parse("#foreach($i in [1..200])xxxxx#end", &limits).unwrap();
+    assert!(matches!(t.render_with(HashMap::new(), &limits, Mode::Aws), Err(Error::Limit(_))));
+    let limits = Limits { max_template_bytes: 10, ..Limits::default() };
+    assert!(matches!(Template::parse("01234567890", &limits), Err(Error::Limit(_))));
+    let deep = "#if(true)".repeat(100) + &"#end".repeat(100);
+    assert!(Template::parse(&deep, &Limits::default()).is_err());
+    let limits = Limits::default();
+    for recursive in ["#macro(r $n)#r($n)#end#r(1)", "#set($s = '#evaluate($s)')#evaluate($s)", "#define($a)$a#end$a"] {
+        let t = Template::parse(recursive, &limits).unwrap();
+        assert!(matches!(t.render_with(HashMap::new(), &limits, Mode::Aws), Err(Error::Limit(_))), "{recursive}");
+    }
+    // Loops inside loops stay within the time limit.
+    let limits = Limits { max_render_time: std::time::Duration::from_millis(50), ..Limits::default() };
+    let t = Template::parse(
+        "#foreach($a in [1..1000])#foreach($b in [1..1000])#foreach($c in [1..1000])x#end#end#end",
+        &limits,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    assert!(matches!(t.render_with(HashMap::new(), &limits, Mode::Aws), Err(Error::Limit(_))));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn input_util_context() {
+    let body = r#"{"name": "Ada", "tags": ["a", "b"], "o": {"k": 1}}"#;
+    assert_eq!(
+        aws("$input.path('$.name') $input.json('$.name') $input.json('$.tags')", body).output,
+        r#"Ada "Ada" ["a","b"]"#
+    );
+    assert_eq!(
+        aws("$input.path('$.o') $input.path('$.tags') $input.path('$.tags').size()", body).output,
+        r#"{k=1} ["a","b"] 2"#
+    );
+    assert_eq!(
+        aws("$input.params('id') $input.params('q') $input.params('accept') [$input.params('nope')]", "").output,
+        "42 x y application/json []"
+    );
+    assert_eq!(aws("$input.params().path.id $input.params().header", "").output, "42 {Accept=application/json}");
+    assert_eq!(
+        aws("$context.requestId $context.authorizer.principalId [$context.nope] $stageVariables.env", "").output,
+        "r-1 alice [] prod"
+    );
+    assert_eq!(aws("$util.escapeJavaScript(\"it's\") $util.urlEncode('a b&c') $util.base64Encode('hi') $util.base64Decode('aGk=')", "").output,
+        "it\\'s a+b%26c aGk= hi");
+    assert_eq!(aws("#set($o = $util.parseJson('{\"a\":[1]}'))$o.a.get(0) [$util.nope('x')]", "").output, "1 []");
+    assert_eq!(aws("$input.body", "raw text").output, "raw text");
+    assert_eq!(aws("$input.json('$')", "").output, "{}");
+}
+
+#[test]
+fn overrides() {
+    let r = aws(
+        "#set($context.requestOverride.header.X-A = 'a')#set($context.responseOverride.status = 201)\
+         #set($context.responseOverride.header.X-B = 'b')ok",
+        "",
+    );
+    assert_eq!(r.output, "ok");
+    assert_eq!(r.overrides.request_headers, vec![("X-A".to_string(), "a".to_string())]);
+    assert_eq!(r.overrides.response_headers, vec![("X-B".to_string(), "b".to_string())]);
+    assert_eq!(r.overrides.response_status, Some(201));
+    let limits = Limits::default();
+    let t = Template::parse(
+        "#set($context.requestOverride.header.h = 'a')#set($context.requestOverride.header.h = 'b')",
+        &limits,
+    )
+    .unwrap();
+    assert!(matches!(t.render(&Inputs::default(), &limits), Err(Error::Render(_))));
+    assert_eq!(aws("#set($context.responseOverride.status = 'x')", "").overrides.response_status, None);
+}
+
+#[test]
+fn invalid_json_is_an_error() {
+    let limits = Limits::default();
+    let t = Template::parse("$input.json('$')", &limits).unwrap();
+    let inputs = Inputs { body: "not json".into(), ..Inputs::default() };
+    assert!(matches!(t.render(&inputs, &limits), Err(Error::InvalidJson(_))));
+}

@@ -1,0 +1,614 @@
+//! Values as Velocity 1.7 sees them: Java objects, with Java's rendering (`toString`),
+//! equality, ordering and arithmetic.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+/// A value in a template.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// Java `null` (also what an undefined reference evaluates to).
+    Null,
+    /// `java.lang.Boolean`.
+    Bool(bool),
+    /// `java.lang.Integer`.
+    Int(i32),
+    /// `java.lang.Long`.
+    Long(i64),
+    /// `java.lang.Double`.
+    Double(f64),
+    /// `java.lang.String`.
+    Str(Rc<str>),
+    /// A list: `java.util.ArrayList` (renders `[a, b]`) or a JSON array from `$input.path`
+    /// (json-smart's `JSONArray`, which renders as JSON text).
+    List(Rc<RefCell<Vec<Value>>>, ListKind),
+    /// A map: `java.util.HashMap` (map literals; iterates in Java's hash order) or
+    /// `LinkedHashMap` (JSON objects, `$input.params()`, `$context`; insertion order).
+    Map(Rc<RefCell<JMap>>),
+    /// A `Map.Entry` from `entrySet()`.
+    Entry(Rc<(Value, Value)>),
+    /// A built-in object (`$input`, `$util`, `$foreach`, …).
+    Object(Rc<dyn Object>),
+}
+
+/// How a list renders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListKind {
+    /// `java.util.ArrayList`: `[a, b]`.
+    Java,
+    /// json-smart `JSONArray`: `["a","b"]`.
+    Json,
+}
+
+/// A built-in object with methods and properties.
+pub trait Object: std::fmt::Debug {
+    /// The class name (for messages).
+    fn class(&self) -> &'static str;
+    /// `$obj.method(args)`; `None` when there is no such method.
+    fn call(&self, method: &str, args: &[Value], env: &mut crate::render::Env<'_>) -> Option<crate::Result<Value>>;
+    /// `$obj.property`; `None` when there is no such property.
+    fn property(&self, name: &str, env: &mut crate::render::Env<'_>) -> Option<crate::Result<Value>> {
+        let _ = (name, env);
+        None
+    }
+    /// `toString()`.
+    fn render(&self) -> String {
+        format!("{}@{:x}", self.class(), self as *const Self as *const () as usize)
+    }
+}
+
+/// A Java map: `HashMap` or `LinkedHashMap` semantics.
+#[derive(Clone, Debug, Default)]
+pub struct JMap {
+    /// Entries in insertion order.
+    entries: Vec<(String, Value)>,
+    /// `HashMap` (iteration in hash-bucket order) rather than `LinkedHashMap`.
+    hashed: bool,
+    /// The `HashMap`'s table size (it only grows).
+    capacity: usize,
+    /// Refuses a second `put` of the same key (`$context.requestOverride.*`).
+    write_once: bool,
+    /// Keys written by the template (for override maps).
+    written: Vec<String>,
+}
+
+impl JMap {
+    /// An empty `LinkedHashMap`.
+    pub fn linked() -> JMap {
+        JMap { capacity: 16, ..JMap::default() }
+    }
+
+    /// An empty `HashMap`.
+    pub fn hashed() -> JMap {
+        JMap { hashed: true, capacity: 16, ..JMap::default() }
+    }
+
+    /// A map whose keys may each be set only once by a template.
+    pub fn write_once() -> JMap {
+        JMap { write_once: true, capacity: 16, ..JMap::default() }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key`, returning the previous value.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+            return Some(std::mem::replace(&mut slot.1, value));
+        }
+        self.entries.push((key, value));
+        while self.entries.len() > self.capacity * 3 / 4 {
+            self.capacity *= 2;
+        }
+        None
+    }
+
+    /// `put` from a template: honours write-once maps.
+    pub(crate) fn put_checked(&mut self, key: String, value: Value) -> crate::Result<Option<Value>> {
+        if self.write_once {
+            if self.written.contains(&key) {
+                return Err(crate::Error::render(format!("`{key}` may be overridden only once per template")));
+            }
+            self.written.push(key.clone());
+        }
+        Ok(self.insert(key, value))
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.remove(i).1)
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Entries in Java iteration order.
+    pub fn iter(&self) -> Vec<(String, Value)> {
+        if !self.hashed {
+            return self.entries.clone();
+        }
+        let mut v: Vec<(usize, usize, &(String, Value))> =
+            self.entries.iter().enumerate().map(|(i, e)| (bucket(&e.0, self.capacity), i, e)).collect();
+        v.sort_by_key(|(b, i, _)| (*b, *i));
+        v.into_iter().map(|(_, _, e)| e.clone()).collect()
+    }
+}
+
+/// Java's `String.hashCode()` over UTF-16 code units.
+pub fn java_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// Java's `hashCode()` of a value.
+pub fn java_hash_code(v: &Value) -> i32 {
+    match v {
+        Value::Null => 0,
+        Value::Bool(b) => {
+            if *b {
+                1231
+            } else {
+                1237
+            }
+        }
+        Value::Int(i) => *i,
+        Value::Long(l) => (*l ^ (*l >> 32)) as i32,
+        Value::Double(d) => {
+            let bits = if d.is_nan() { 0x7ff8000000000000u64 } else { d.to_bits() };
+            (bits ^ (bits >> 32)) as i32
+        }
+        Value::Str(s) => java_hash(s),
+        Value::List(items, _) => {
+            items.borrow().iter().fold(1i32, |h, v| h.wrapping_mul(31).wrapping_add(java_hash_code(v)))
+        }
+        Value::Map(m) => {
+            m.borrow().entries.iter().fold(0i32, |h, (k, v)| h.wrapping_add(java_hash(k) ^ java_hash_code(v)))
+        }
+        Value::Entry(e) => java_hash_code(&e.0) ^ java_hash_code(&e.1),
+        Value::Object(o) => (Rc::as_ptr(o) as *const () as usize) as i32,
+    }
+}
+
+/// The `HashMap` bucket of a key for a table of `capacity` slots.
+fn bucket(key: &str, capacity: usize) -> usize {
+    let h = java_hash(key) as u32;
+    ((h ^ (h >> 16)) as usize) & (capacity - 1)
+}
+
+impl Value {
+    /// A string value.
+    pub fn str(s: impl Into<Rc<str>>) -> Value {
+        Value::Str(s.into())
+    }
+
+    /// A new `ArrayList`.
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Rc::new(RefCell::new(items)), ListKind::Java)
+    }
+
+    /// A new map.
+    pub fn map(map: JMap) -> Value {
+        Value::Map(Rc::new(RefCell::new(map)))
+    }
+
+    /// Is it `null`?
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Velocity 1.7 truthiness: only `null` and `false` are false.
+    pub fn truthy(&self) -> bool {
+        !matches!(self, Value::Null | Value::Bool(false))
+    }
+
+    /// The Java class name, for messages.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "java.lang.Boolean",
+            Value::Int(_) => "java.lang.Integer",
+            Value::Long(_) => "java.lang.Long",
+            Value::Double(_) => "java.lang.Double",
+            Value::Str(_) => "java.lang.String",
+            Value::List(_, ListKind::Java) => "java.util.ArrayList",
+            Value::List(_, ListKind::Json) => "net.minidev.json.JSONArray",
+            Value::Map(m) if m.borrow().hashed => "java.util.HashMap",
+            Value::Map(_) => "java.util.LinkedHashMap",
+            Value::Entry(_) => "java.util.Map$Entry",
+            Value::Object(o) => o.class(),
+        }
+    }
+
+    /// Java's `String.valueOf(this)`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.render_into(&mut out);
+        out
+    }
+
+    /// Appends `String.valueOf(this)`.
+    pub fn render_into(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Long(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Double(d) => out.push_str(&java_double(*d)),
+            Value::Str(s) => out.push_str(s),
+            Value::List(items, ListKind::Java) => {
+                out.push('[');
+                for (i, v) in items.borrow().iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    v.render_into(out);
+                }
+                out.push(']');
+            }
+            Value::List(..) => self.json_into(out),
+            Value::Map(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.borrow().iter().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&k);
+                    out.push('=');
+                    v.render_into(out);
+                }
+                out.push('}');
+            }
+            Value::Entry(e) => {
+                e.0.render_into(out);
+                out.push('=');
+                e.1.render_into(out);
+            }
+            Value::Object(o) => out.push_str(&o.render()),
+        }
+    }
+
+    /// The value as JSON text (json-smart's compact style).
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.json_into(&mut out);
+        out
+    }
+
+    fn json_into(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(_) | Value::Int(_) | Value::Long(_) => self.render_into(out),
+            Value::Double(d) if d.is_finite() => out.push_str(&java_double(*d)),
+            Value::Double(_) => out.push_str("null"),
+            Value::Str(s) => json_string(s, out),
+            Value::List(items, _) => {
+                out.push('[');
+                for (i, v) in items.borrow().iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.json_into(out);
+                }
+                out.push(']');
+            }
+            Value::Map(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.borrow().iter().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json_string(&k, out);
+                    out.push(':');
+                    v.json_into(out);
+                }
+                out.push('}');
+            }
+            Value::Entry(_) | Value::Object(_) => json_string(&self.render(), out),
+        }
+    }
+
+    /// From parsed JSON: objects become `LinkedHashMap`s, arrays `JSONArray`s, integers
+    /// `Integer` or `Long`, other numbers `Double`.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    i32::try_from(i).map_or(Value::Long(i), Value::Int)
+                } else {
+                    Value::Double(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            serde_json::Value::String(s) => Value::str(s.as_str()),
+            serde_json::Value::Array(a) => {
+                Value::List(Rc::new(RefCell::new(a.iter().map(Value::from_json).collect())), ListKind::Json)
+            }
+            serde_json::Value::Object(o) => {
+                let mut m = JMap::linked();
+                for (k, v) in o {
+                    m.insert(k.clone(), Value::from_json(v));
+                }
+                Value::map(m)
+            }
+        }
+    }
+
+    /// The number, if it is one: `(as i64 if integral, as f64, is it a Long)`.
+    pub(crate) fn number(&self) -> Option<Num> {
+        match self {
+            Value::Int(i) => Some(Num::Int(i64::from(*i), false)),
+            Value::Long(i) => Some(Num::Int(*i, true)),
+            Value::Double(d) => Some(Num::Double(*d)),
+            _ => None,
+        }
+    }
+
+    /// As an `int` argument (Java would unbox an Integer; Velocity also converts other numbers).
+    pub(crate) fn as_index(&self) -> Option<i64> {
+        match self.number()? {
+            Num::Int(i, _) => Some(i),
+            Num::Double(d) => Some(d as i64),
+        }
+    }
+}
+
+/// A number for arithmetic.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Num {
+    /// Integer or Long (the flag).
+    Int(i64, bool),
+    /// Double.
+    Double(f64),
+}
+
+impl Num {
+    fn f(self) -> f64 {
+        match self {
+            Num::Int(i, _) => i as f64,
+            Num::Double(d) => d,
+        }
+    }
+}
+
+/// An integral result in the narrowest of Integer and Long that holds it, but never narrower
+/// than the widest operand (Velocity's `MathUtils`).
+fn integral(v: i64, long: bool) -> Value {
+    match i32::try_from(v) {
+        Ok(i) if !long => Value::Int(i),
+        _ => Value::Long(v),
+    }
+}
+
+/// Arithmetic operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+}
+
+/// `a op b` with Velocity 1.7's rules; `None` when undefined (a null operand, a non-number,
+/// division by zero): the expression is then null.
+pub(crate) fn arith(op: ArithOp, a: &Value, b: &Value) -> Option<Value> {
+    if op == ArithOp::Add && (matches!(a, Value::Str(_)) || matches!(b, Value::Str(_))) && !a.is_null() && !b.is_null()
+    {
+        return Some(Value::str(format!("{}{}", a.render(), b.render())));
+    }
+    let (x, y) = (a.number()?, b.number()?);
+    match (x, y) {
+        (Num::Int(x, lx), Num::Int(y, ly)) => {
+            let long = lx || ly;
+            let r = match op {
+                ArithOp::Add => x.checked_add(y),
+                ArithOp::Sub => x.checked_sub(y),
+                ArithOp::Mul => x.checked_mul(y),
+                ArithOp::Div => {
+                    if y == 0 {
+                        return None;
+                    }
+                    x.checked_div(y)
+                }
+                ArithOp::Mod => {
+                    if y == 0 {
+                        return None;
+                    }
+                    x.checked_rem(y)
+                }
+            };
+            // Past Long: Velocity goes to BigInteger; a Double is the closest we keep.
+            Some(r.map_or_else(|| Value::Double(float_op(op, x as f64, y as f64)), |r| integral(r, long)))
+        }
+        _ => {
+            if matches!(op, ArithOp::Div | ArithOp::Mod) && y.f() == 0.0 {
+                return None;
+            }
+            Some(Value::Double(float_op(op, x.f(), y.f())))
+        }
+    }
+}
+
+fn float_op(op: ArithOp, x: f64, y: f64) -> f64 {
+    match op {
+        ArithOp::Add => x + y,
+        ArithOp::Sub => x - y,
+        ArithOp::Mul => x * y,
+        ArithOp::Div => x / y,
+        ArithOp::Mod => x % y,
+    }
+}
+
+/// `a == b` as Velocity 1.7 decides it: numbers by value, same classes by `equals`, different
+/// classes by their `toString()`.
+pub(crate) fn equals(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Null, _) | (_, Value::Null) => false,
+        _ => {
+            if let (Some(x), Some(y)) = (a.number(), b.number()) {
+                return compare_nums(x, y) == Some(std::cmp::Ordering::Equal);
+            }
+            if a.class() == b.class() { java_equals(a, b) } else { a.render() == b.render() }
+        }
+    }
+}
+
+/// Java's `a.equals(b)`.
+pub(crate) fn java_equals(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Long(x), Value::Long(y)) => x == y,
+        (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits() || (x == y && *x != 0.0),
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::List(x, _), Value::List(y, _)) => {
+            let (x, y) = (x.borrow(), y.borrow());
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| java_equals(a, b))
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            let (x, y) = (x.borrow(), y.borrow());
+            x.len() == y.len() && x.entries.iter().all(|(k, v)| y.get(k).is_some_and(|w| java_equals(v, w)))
+        }
+        (Value::Entry(x), Value::Entry(y)) => java_equals(&x.0, &y.0) && java_equals(&x.1, &y.1),
+        (Value::Object(x), Value::Object(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+fn compare_nums(x: Num, y: Num) -> Option<std::cmp::Ordering> {
+    match (x, y) {
+        (Num::Int(a, _), Num::Int(b, _)) => Some(a.cmp(&b)),
+        _ => x.f().partial_cmp(&y.f()),
+    }
+}
+
+/// `<`, `>`, `<=`, `>=` on numbers; `None` for anything else (Velocity logs an error and the
+/// comparison is false).
+pub(crate) fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    compare_nums(a.number()?, b.number()?)
+}
+
+/// Java's `Double.toString(d)`.
+pub fn java_double(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    // Shortest round-trip digits and the decimal exponent.
+    let sci = format!("{:e}", d.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if d < 0.0 { "-" } else { "" };
+    let abs = d.abs();
+    if (1e-3..1e7).contains(&abs) {
+        let point = exp + 1; // digits before the decimal point
+        let s = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point as usize >= digits.len() {
+            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+        } else {
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        };
+        format!("{sign}{s}")
+    } else {
+        let rest = if digits.len() > 1 { &digits[1..] } else { "0" };
+        format!("{sign}{}.{}E{}", &digits[..1], rest, exp)
+    }
+}
+
+/// A JSON string literal (json-smart escapes `"`, `\`, control characters, and `/`).
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '/' => out.push_str("\\/"),
+            c if (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) || ('\u{2000}'..='\u{20ff}').contains(&c) => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_render_like_java() {
+        for (d, s) in [
+            (1.0, "1.0"),
+            (1.5, "1.5"),
+            (100.0, "100.0"),
+            (0.001, "0.001"),
+            (0.0001, "1.0E-4"),
+            (1234567.0, "1234567.0"),
+            (12345678.0, "1.2345678E7"),
+            (1e21, "1.0E21"),
+            (-2.5, "-2.5"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ] {
+            assert_eq!(java_double(d), s, "{d}");
+        }
+    }
+
+    #[test]
+    fn hash_map_iterates_in_java_order() {
+        // Java: new HashMap<>() with a, b, c, aa, bb → {aa=4, bb=5, a=1, b=2, c=3}
+        let mut m = JMap::hashed();
+        for (i, k) in ["a", "b", "c", "aa", "bb"].iter().enumerate() {
+            m.insert((*k).to_string(), Value::Int(i as i32 + 1));
+        }
+        assert_eq!(Value::map(m).render(), "{aa=4, bb=5, a=1, b=2, c=3}");
+        assert_eq!(java_hash("hello"), 99162322);
+    }
+
+    #[test]
+    fn integer_arithmetic_widens_on_overflow() {
+        assert!(matches!(arith(ArithOp::Add, &Value::Int(i32::MAX), &Value::Int(1)), Some(Value::Long(2147483648))));
+        assert!(matches!(arith(ArithOp::Div, &Value::Int(7), &Value::Int(2)), Some(Value::Int(3))));
+        assert!(arith(ArithOp::Div, &Value::Int(7), &Value::Int(0)).is_none());
+        assert!(matches!(arith(ArithOp::Mul, &Value::Int(2), &Value::Double(1.5)), Some(Value::Double(3.0))));
+    }
+}
