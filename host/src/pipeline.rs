@@ -22,7 +22,8 @@ use crate::gateway_response::{GatewayError, ResponseType};
 use crate::http_client::{GatewayBody, full_body};
 use crate::manifest::{
     Authorization, AuthorizerDef, AuthorizerKind, IdentitySource, IntegrationDef, IntegrationKind,
-    IntegrationResponseDef, MethodDef, ParamSource, ParamTarget, Passthrough, ResourceDef, StageDef, TransformDef,
+    IntegrationResponseDef, MethodDef, ParamLocation, ParamSource, ParamTarget, Passthrough, ResourceDef, StageDef,
+    TransformDef,
 };
 use crate::runtime::PluginFailure;
 use crate::runtime::bindings::types;
@@ -186,17 +187,101 @@ async fn run(
     let limits = &snapshot.config.limits;
     let (guarded, outcome) =
         GuardedBody::new(body, limits.max_body_bytes, std::time::Duration::from_millis(limits.body_read_timeout_ms));
-    match &ctx.method.integration.kind {
-        IntegrationKind::HttpProxy { method, uri } => http_proxy(&ctx, method.as_deref(), uri, guarded, outcome).await,
-        IntegrationKind::Mock => {
+    validate_parameters(&ctx)?;
+    // A body that is validated is read whole first; otherwise HTTP_PROXY streams it.
+    let body = match ctx.method.validation.as_ref().filter(|v| !v.body.is_empty()) {
+        Some(v) => {
             let body = read_body(guarded).await?;
-            mock(&ctx, body).await
+            validate_body(&ctx, &v.body, &body)?;
+            Buffered::Whole(body)
         }
-        IntegrationKind::Plugin { plugin } => {
-            let body = read_body(guarded).await?;
-            plugin_integration(&ctx, plugin, body).await
+        None => Buffered::Streaming(guarded, outcome),
+    };
+    match &ctx.method.integration.kind {
+        IntegrationKind::HttpProxy { method, uri } => {
+            let (body, outcome) = match body {
+                Buffered::Whole(b) => (full_body(b), None),
+                Buffered::Streaming(g, o) => {
+                    (g.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed(), Some(o))
+                }
+            };
+            http_proxy(&ctx, method.as_deref(), uri, body, outcome).await
+        }
+        IntegrationKind::Mock => mock(&ctx, body.read().await?).await,
+        IntegrationKind::Plugin { plugin } => plugin_integration(&ctx, plugin, body.read().await?).await,
+    }
+}
+
+/// The request body: read whole (for validation), or still to be read or streamed.
+enum Buffered {
+    Whole(Bytes),
+    Streaming(GuardedBody<Incoming>, BodyOutcome),
+}
+
+impl Buffered {
+    async fn read(self) -> Result<Bytes, GatewayError> {
+        match self {
+            Buffered::Whole(b) => Ok(b),
+            Buffered::Streaming(g, _) => read_body(g).await,
         }
     }
+}
+
+// === validation ===
+
+/// `validateRequestParameters`: every required parameter present and not blank, else 400
+/// `Missing required request parameters: [a, b]` (names in the order of their full keys).
+fn validate_parameters(ctx: &RequestCtx<'_>) -> Result<(), GatewayError> {
+    let Some(v) = &ctx.method.validation else { return Ok(()) };
+    if !v.parameters {
+        return Ok(());
+    }
+    let mut missing: Vec<(String, &str)> = Vec::new();
+    for p in ctx.method.request_parameters.iter().filter(|p| p.required) {
+        let (location, value) = match p.location {
+            ParamLocation::Path => {
+                ("path", ctx.path_params.iter().find(|(k, _)| *k == p.name).map(|(_, v)| v.as_str()))
+            }
+            ParamLocation::Query => ("querystring", ctx.query_last(&p.name)),
+            ParamLocation::Header => ("header", ctx.header(&p.name)),
+        };
+        if value.is_none_or(|v| v.trim().is_empty()) {
+            missing.push((format!("method.request.{location}.{}", p.name), &p.name));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort();
+    let names: Vec<&str> = missing.iter().map(|(_, n)| *n).collect();
+    Err(GatewayError::new(
+        ResponseType::BadRequestParameters,
+        format!("Missing required request parameters: [{}]", names.join(", ")),
+    ))
+}
+
+/// `validateRequestBody`: the body against the model for its media type (or `$default`), else
+/// 400 `Invalid request body`. An empty body is `{}`; a body that is not JSON is invalid.
+fn validate_body(
+    ctx: &RequestCtx<'_>,
+    models: &std::collections::BTreeMap<String, Arc<jsonschema::Validator>>,
+    body: &Bytes,
+) -> Result<(), GatewayError> {
+    let media = media_type(ctx.header("content-type")).unwrap_or_else(|| "application/json".into());
+    let Some(model) = models.get(&media).or_else(|| models.get("$default")) else {
+        return Ok(());
+    };
+    let invalid = |detail: String| {
+        tracing::debug!(request_id = ctx.request_id, %detail, "request body failed validation");
+        GatewayError::new(ResponseType::BadRequestBody, "Invalid request body")
+    };
+    let instance: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON: {e}")))?
+    };
+    let errors: Vec<String> = model.iter_errors(&instance).map(|e| e.to_string()).collect();
+    if errors.is_empty() { Ok(()) } else { Err(invalid(format!("[{}]", errors.join(", ")))) }
 }
 
 // === method request ===
@@ -701,8 +786,8 @@ async fn http_proxy(
     ctx: &RequestCtx<'_>,
     backend_method: Option<&str>,
     uri: &str,
-    body: GuardedBody<Incoming>,
-    outcome: BodyOutcome,
+    body: GatewayBody,
+    outcome: Option<BodyOutcome>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let integration = &ctx.method.integration;
     let mut url = substitute_stage_variables(uri, |n| ctx.stage_variable(n));
@@ -759,7 +844,7 @@ async fn http_proxy(
         Some(m) => Method::from_bytes(m.as_bytes()).map_err(|e| GatewayError::configuration(e.into()))?,
         None => ctx.verb.clone(),
     };
-    let mut request = Request::new(body.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed());
+    let mut request = Request::new(body);
     *request.method_mut() = method;
     *request.uri_mut() = target;
     *request.headers_mut() = headers;
@@ -772,7 +857,7 @@ async fn http_proxy(
                 .with_cause(anyhow::anyhow!("no response within {:?}", integration.timeout)));
         }
         Ok(Err(e)) => {
-            if let Some(body_err) = outcome.error() {
+            if let Some(body_err) = outcome.as_ref().and_then(BodyOutcome::error) {
                 return Err(body_error(body_err));
             }
             return Err(GatewayError::new(

@@ -12,3 +12,4 @@ mod plugins;
 mod process;
 mod proxy;
 mod reload;
+mod validation;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
@@ -193,8 +194,20 @@ pub struct MethodDef {
     pub authorization: Authorization,
     /// Declared request parameters.
     pub request_parameters: Vec<DeclaredParameter>,
+    /// Request validation, when the method has a validator.
+    pub validation: Option<Validation>,
     /// The integration.
     pub integration: IntegrationDef,
+}
+
+/// What a method's request validator checks.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// Required parameters present and not blank.
+    pub parameters: bool,
+    /// The body against the model for its media type: media type → compiled schema
+    /// (`$default` for any other media type).
+    pub body: BTreeMap<String, Arc<jsonschema::Validator>>,
 }
 
 /// How a method authorizes callers.
@@ -609,6 +622,7 @@ fn resolve_api(
         );
     }
 
+    let models = compile_models(&at, &id, api)?;
     let mut resources = Vec::new();
     for (path, r) in &api.resources {
         let rat = format!("{at}.resources.\"{path}\"");
@@ -620,7 +634,9 @@ fn resolve_api(
             if !VERBS.contains(&verb.as_str()) {
                 return Err(bad(&mat, format!("`{verb}` is not one of {}", VERBS.join(", "))));
             }
-            methods.insert(verb.clone(), resolve_method(&mat, verb, method, &authorizers, plugins, &path_params)?);
+            let mut def = resolve_method(&mat, verb, method, &authorizers, plugins, &path_params)?;
+            def.validation = resolve_validation(&mat, &at, method, api, &models)?;
+            methods.insert(verb.clone(), def);
         }
         let digest = Sha256::digest(format!("{id}{path}").as_bytes());
         resources.push(ResourceDef { id: hex::encode(&digest[..5]), path: path.clone(), methods });
@@ -735,8 +751,10 @@ fn resolve_method(
     for (key, required) in &m.request_parameters {
         let pat = format!("{at}.requestParameters.\"{key}\"");
         let (location, name) = if let Some(n) = key.strip_prefix("method.request.path.") {
+            // API Gateway accepts a path parameter the resource path does not have (a required
+            // one then always fails validation); so does wasmgate, with a warning.
             if !path_params.iter().any(|p| p == n) {
-                return Err(bad(pat, format!("the resource path has no parameter `{n}`")));
+                tracing::warn!(at = %pat, "the resource path has no parameter `{n}`");
             }
             (ParamLocation::Path, n)
         } else if let Some(n) = key.strip_prefix("method.request.querystring.") {
@@ -753,7 +771,96 @@ fn resolve_method(
         request_parameters.push(DeclaredParameter { location, name: name.to_string(), required: *required });
     }
     let integration = resolve_integration(&format!("{at}.methodIntegration"), &m.method_integration, plugins)?;
-    Ok(MethodDef { verb: verb.to_string(), authorization, request_parameters, integration })
+    Ok(MethodDef { verb: verb.to_string(), authorization, request_parameters, validation: None, integration })
+}
+
+/// The `$ref` prefix API Gateway uses for another model of the same API.
+const MODEL_REF: &str = "https://apigateway.amazonaws.com/restapis/";
+
+/// Rewrites references to other models (`https://apigateway.amazonaws.com/restapis/<api>/models/<name>`)
+/// into references to `#/definitions/<name>`, collecting the names.
+fn rewrite_refs(v: &mut serde_json::Value, used: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(serde_json::Value::String(r)) = m.get_mut("$ref")
+                && let Some(rest) = r.strip_prefix(MODEL_REF)
+                && let Some((_, name)) = rest.split_once("/models/")
+            {
+                used.push(name.to_string());
+                *r = format!("#/definitions/{name}");
+            }
+            for (_, child) in m.iter_mut() {
+                rewrite_refs(child, used);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|c| rewrite_refs(c, used)),
+        _ => {}
+    }
+}
+
+/// Parses every model and compiles it (draft 4) with the API's other models as definitions.
+fn compile_models(
+    at: &str,
+    api_id: &str,
+    api: &schema::RestApiSpec,
+) -> Result<BTreeMap<String, Arc<jsonschema::Validator>>, Invalid> {
+    let _ = api_id;
+    let mut parsed = BTreeMap::new();
+    for (name, m) in &api.models {
+        let mat = format!("{at}.models.{name}");
+        check_name(name).map_err(|msg| bad(&mat, msg))?;
+        let mut schema: serde_json::Value =
+            serde_json::from_str(&m.schema).map_err(|e| bad(format!("{mat}.schema"), format!("not JSON: {e}")))?;
+        let mut used = Vec::new();
+        rewrite_refs(&mut schema, &mut used);
+        if let Some(missing) = used.iter().find(|u| !api.models.contains_key(*u)) {
+            return Err(bad(format!("{mat}.schema"), format!("`$ref` to a model this api does not have: `{missing}`")));
+        }
+        parsed.insert(name.clone(), schema);
+    }
+    let mut compiled = BTreeMap::new();
+    for (name, schema) in &parsed {
+        let mut root = schema.clone();
+        if let serde_json::Value::Object(m) = &mut root {
+            let definitions: serde_json::Map<String, serde_json::Value> =
+                parsed.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            m.insert("definitions".into(), serde_json::Value::Object(definitions));
+        }
+        let validator = jsonschema::draft4::new(&root).map_err(|e| {
+            bad(format!("{at}.models.{name}.schema"), format!("not a valid JSON Schema (draft 4): {e}"))
+        })?;
+        compiled.insert(name.clone(), Arc::new(validator));
+    }
+    Ok(compiled)
+}
+
+fn resolve_validation(
+    at: &str,
+    api_at: &str,
+    m: &schema::MethodSpec,
+    api: &schema::RestApiSpec,
+    models: &BTreeMap<String, Arc<jsonschema::Validator>>,
+) -> Result<Option<Validation>, Invalid> {
+    let mut body = BTreeMap::new();
+    for (media_type, model) in &m.request_models {
+        let Some(v) = models.get(model) else {
+            return Err(bad(
+                format!("{at}.requestModels.\"{media_type}\""),
+                format!("no model named `{model}` in [{api_at}.models]"),
+            ));
+        };
+        body.insert(media_type.to_ascii_lowercase(), v.clone());
+    }
+    let Some(id) = &m.request_validator_id else {
+        return Ok(None);
+    };
+    let Some(v) = api.request_validators.get(id) else {
+        return Err(bad(format!("{at}.requestValidatorId"), format!("no request validator named `{id}` in this api")));
+    };
+    Ok(Some(Validation {
+        parameters: v.validate_request_parameters,
+        body: if v.validate_request_body { body } else { BTreeMap::new() },
+    }))
 }
 
 fn check_param_name(name: &str) -> Result<(), String> {

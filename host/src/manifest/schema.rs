@@ -230,6 +230,43 @@ pub struct RestApiSpec {
     /// Stages by name.
     #[serde(default)]
     pub stages: BTreeMap<String, StageSpec>,
+    /// Models (JSON Schema draft 4) by name, for `requestModels`.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelSpec>,
+    /// Request validators by name, for `requestValidatorId`.
+    #[serde(default)]
+    pub request_validators: BTreeMap<String, RequestValidatorSpec>,
+}
+
+/// A model, after AWS's `Model`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelSpec {
+    /// The media type it describes (informational, as in AWS).
+    #[serde(default = "default_model_content_type")]
+    pub content_type: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// The JSON Schema (draft 4), as JSON text. `$ref`s to other models of the API are written
+    /// as AWS writes them: `https://apigateway.amazonaws.com/restapis/<api>/models/<name>`.
+    pub schema: String,
+}
+
+fn default_model_content_type() -> String {
+    "application/json".into()
+}
+
+/// A request validator, after AWS's `RequestValidator`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestValidatorSpec {
+    /// Check the body against the method's model.
+    #[serde(default)]
+    pub validate_request_body: bool,
+    /// Check that required parameters are present and not blank.
+    #[serde(default)]
+    pub validate_request_parameters: bool,
 }
 
 /// An authorizer, after AWS's `Authorizer`; `plugin` replaces `authorizerUri`.
@@ -271,6 +308,11 @@ pub struct MethodSpec {
     /// `method.request.<location>.<name>` → required.
     #[serde(default)]
     pub request_parameters: BTreeMap<String, bool>,
+    /// The request validator (a name in the API's `requestValidators`).
+    pub request_validator_id: Option<String>,
+    /// Media type → model name, for body validation (`$default` for any other media type).
+    #[serde(default)]
+    pub request_models: BTreeMap<String, String>,
     /// The integration.
     pub method_integration: IntegrationSpec,
 }

@@ -560,7 +560,9 @@ impl Parser {
     /// A reference at `$`, or `None` (the `$` is text) when none starts here.
     fn try_reference(&mut self) -> Result<Option<Reference>> {
         let start = self.pos;
-        debug_assert_eq!(self.peek(), Some('$'));
+        if self.peek() != Some('$') {
+            return Ok(None);
+        }
         let mut i = self.pos + 1;
         let quiet = self.src.get(i) == Some(&'!');
         if quiet {

@@ -112,6 +112,9 @@ fn parse_errors_have_positions() {
     let e = Template::parse("ok\n#if($x\nmore", &limits).unwrap_err();
     assert!(matches!(e, Error::Parse { line: 3, .. } | Error::Parse { line: 2, .. }), "{e}");
     assert!(Template::parse("#foreach($x)#end", &limits).is_err());
+    // Found by fuzzing: a loop variable without `$`.
+    assert!(Template::parse("#foreach(kx in $list)#end", &limits).is_err());
+    assert!(Template::parse("#define(x)#end", &limits).is_err());
     assert!(Template::parse("#end", &limits).is_err());
     assert!(Template::parse("#if(true)", &limits).is_err());
 }
