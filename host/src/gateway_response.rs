@@ -7,7 +7,7 @@ use crate::http_client::{GatewayBody, full_body};
 
 /// Gateway response types, with API Gateway's names, default status codes and
 /// `x-amzn-ErrorType` values; and the edge errors wasmgate adds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[allow(missing_docs, reason = "the variants are API Gateway's gateway response types")]
 pub enum ResponseType {
     AccessDenied,
@@ -41,7 +41,45 @@ pub enum ResponseType {
     EdgeOverloaded,
 }
 
+/// The gateway response types API Gateway has (the edge types are wasmgate's own).
+const AWS_TYPES: &[ResponseType] = {
+    use ResponseType::*;
+    &[
+        AccessDenied,
+        ApiConfigurationError,
+        AuthorizerConfigurationError,
+        AuthorizerFailure,
+        BadRequestParameters,
+        BadRequestBody,
+        Default4xx,
+        Default5xx,
+        ExpiredToken,
+        IntegrationFailure,
+        IntegrationTimeout,
+        InvalidApiKey,
+        InvalidSignature,
+        MissingAuthenticationToken,
+        QuotaExceeded,
+        RequestTooLarge,
+        ResourceNotFound,
+        Throttled,
+        Unauthorized,
+        UnsupportedMediaType,
+        WafFiltered,
+    ]
+};
+
 impl ResponseType {
+    /// The API Gateway type with this name (`UNAUTHORIZED`, …).
+    pub fn from_name(name: &str) -> Option<ResponseType> {
+        AWS_TYPES.iter().copied().find(|t| t.name() == name)
+    }
+
+    /// Edge answers are not API Gateway types and are never customized.
+    pub fn is_edge(self) -> bool {
+        !AWS_TYPES.contains(&self)
+    }
+
     /// API Gateway's name (`ACCESS_DENIED`, …); edge types have wasmgate names.
     pub fn name(self) -> &'static str {
         use ResponseType::*;
@@ -182,6 +220,67 @@ impl GatewayError {
         self.status.unwrap_or_else(|| self.response_type.default_status())
     }
 
+    /// `$context.error.messageString`: the message as a JSON string, or `null`.
+    pub fn message_string(&self) -> String {
+        match &self.message {
+            Some(m) => serde_json::Value::String(m.clone()).to_string(),
+            None => "null".into(),
+        }
+    }
+
+    /// Renders the response with the API's customization: the type's own, else DEFAULT_4XX /
+    /// DEFAULT_5XX for its class; its status, headers (from `lookup`, which resolves mapping
+    /// sources), and template (`$context.*` / `$stageVariables.*` substituted through `lookup`).
+    /// Without a customization this is [`GatewayError::into_response`].
+    pub fn into_custom_response(
+        self,
+        customized: &std::collections::BTreeMap<ResponseType, crate::manifest::GatewayResponseDef>,
+        accept: Option<&str>,
+        lookup: &dyn Fn(&crate::manifest::ParamSource) -> Option<String>,
+    ) -> Response<GatewayBody> {
+        if self.response_type.is_edge() || self.response_type == ResponseType::RequestTooLarge {
+            return self.into_response();
+        }
+        let own = customized.get(&self.response_type);
+        let class = if self.status().is_server_error() { ResponseType::Default5xx } else { ResponseType::Default4xx };
+        let Some(def) = own.or_else(|| customized.get(&class)) else {
+            return self.into_response();
+        };
+        // An individually customized type without a status keeps its own default; one that
+        // inherits from DEFAULT_xXX takes that status when it has one.
+        let status = match (own, def.status) {
+            (_, Some(s)) => StatusCode::from_u16(s).unwrap_or_else(|_| self.status()),
+            _ => self.status(),
+        };
+        let template = accept
+            .and_then(|a| def.templates.get_key_value(a))
+            .or_else(|| def.templates.get_key_value("application/json"))
+            .or_else(|| def.templates.iter().next());
+        let (content_type, body) = match template {
+            Some((ct, t)) => (ct.clone(), substitute(t, &self, lookup)),
+            None => ("application/json".to_string(), format!("{{\"message\":{}}}", self.message_string())),
+        };
+        let mut resp = Response::new(full_body(body));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/json")),
+        );
+        h.insert("x-amzn-errortype", HeaderValue::from_static(self.response_type.error_type()));
+        for (name, source) in &def.headers {
+            if let (Ok(n), Some(Ok(v))) =
+                (http::HeaderName::from_bytes(name.as_bytes()), lookup(source).map(|v| HeaderValue::from_str(&v)))
+            {
+                h.insert(n, v);
+            }
+        }
+        if self.close {
+            h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+
     /// Renders the response with API Gateway's default template
     /// `{"message":$context.error.messageString}` (compact JSON).
     pub fn into_response(self) -> Response<GatewayBody> {
@@ -200,6 +299,62 @@ impl GatewayError {
         }
         resp
     }
+}
+
+/// Substitutes `$context.<name>`, `$context.error.*`, `$stageVariables.<name>` (and the `${…}`
+/// forms) in a gateway response template: API Gateway does not run VTL there. Unknown names
+/// become empty.
+fn substitute(
+    template: &str,
+    err: &GatewayError,
+    lookup: &dyn Fn(&crate::manifest::ParamSource) -> Option<String>,
+) -> String {
+    use crate::manifest::ParamSource;
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (braced, body) = match after.strip_prefix('{') {
+            Some(b) => (true, b),
+            None => (false, after),
+        };
+        let len =
+            body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')).unwrap_or(body.len());
+        let name = body[..len].trim_end_matches('.');
+        let consumed = if braced {
+            if body[name.len()..].starts_with('}') { Some(name.len() + 3) } else { None }
+        } else {
+            Some(name.len() + 1)
+        };
+        let value = if let Some(n) = name.strip_prefix("context.error.") {
+            match n {
+                "message" => err.message.clone(),
+                "messageString" => Some(err.message_string()),
+                "responseType" => Some(err.response_type.name().to_string()),
+                "validationErrorString" => Some(String::new()),
+                _ => None,
+            }
+            .or(Some(String::new()))
+        } else if let Some(n) = name.strip_prefix("context.") {
+            Some(lookup(&ParamSource::Context(n.to_string())).unwrap_or_default())
+        } else {
+            name.strip_prefix("stageVariables.")
+                .map(|n| lookup(&ParamSource::StageVariable(n.to_string())).unwrap_or_default())
+        };
+        match (value, consumed) {
+            (Some(v), Some(n)) => {
+                out.push_str(&v);
+                rest = &rest[i + n..];
+            }
+            _ => {
+                out.push('$');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl std::fmt::Display for GatewayError {

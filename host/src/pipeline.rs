@@ -125,14 +125,7 @@ pub async fn handle(snapshot: Arc<Snapshot>, req: Request<Incoming>, conn: ConnI
     let path = req.uri().path().to_string();
     let mut resp = match run(&snapshot, req, conn, &request_id).await {
         Ok(resp) => resp,
-        Err(err) => {
-            if err.status().is_server_error() {
-                tracing::warn!(%request_id, error = %err, "request failed");
-            } else {
-                tracing::debug!(%request_id, error = %err, "request refused");
-            }
-            err.into_response()
-        }
+        Err(failed) => failed.into_response(&request_id),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(X_AMZN_REQUESTID, v);
@@ -174,25 +167,105 @@ struct RequestCtx<'a> {
     authorizer_context: Vec<(String, String)>,
 }
 
-async fn run(
-    snapshot: &Snapshot,
+/// A request that failed, with what its gateway response may draw on.
+struct Failed<'a> {
+    error: GatewayError,
+    /// The API, once known: its gateway responses apply.
+    api: Option<&'a Api>,
+    /// The request, once the method request was built: mapping sources for the response.
+    ctx: Option<RequestCtx<'a>>,
+    /// `$context` values known before the method request was built.
+    early: Vec<(&'static str, String)>,
+}
+
+impl Failed<'_> {
+    /// The one place an error becomes a response: logged, then rendered with the API's gateway
+    /// responses when the API is known.
+    fn into_response(self, request_id: &str) -> Response<GatewayBody> {
+        let err = self.error;
+        if err.status().is_server_error() {
+            tracing::warn!(%request_id, error = %err, "request failed");
+        } else {
+            tracing::debug!(%request_id, error = %err, "request refused");
+        }
+        let Some(api) = self.api.filter(|a| !a.def.gateway_responses.is_empty()) else {
+            return err.into_response();
+        };
+        let ctx = self.ctx;
+        let early = self.early;
+        let accept = ctx.as_ref().and_then(|c| media_type(c.header("accept")));
+        let lookup = |source: &ParamSource| -> Option<String> {
+            if let Some(c) = &ctx {
+                return c.source_value(source);
+            }
+            match source {
+                ParamSource::Literal(v) => Some(v.clone()),
+                ParamSource::Context(n) => early.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
+                _ => None,
+            }
+        };
+        err.into_custom_response(&api.def.gateway_responses, accept.as_deref(), &lookup)
+    }
+}
+
+impl From<GatewayError> for Failed<'_> {
+    fn from(error: GatewayError) -> Self {
+        Failed { error, api: None, ctx: None, early: Vec::new() }
+    }
+}
+
+async fn run<'a>(
+    snapshot: &'a Snapshot,
     req: Request<Incoming>,
     conn: ConnInfo,
-    request_id: &str,
-) -> Result<Response<GatewayBody>, GatewayError> {
+    request_id: &'a str,
+) -> Result<Response<GatewayBody>, Failed<'a>> {
     edge_checks(&req, snapshot, conn)?;
     let (parts, body) = req.into_parts();
-    let mut ctx = method_request(snapshot, parts, conn, request_id)?;
-    authorization(&mut ctx).await?;
+    let api = find_api(snapshot, &parts).ok_or_else(GatewayError::missing_token)?;
+    let early = vec![
+        ("requestId", request_id.to_string()),
+        ("extendedRequestId", request_id.to_string()),
+        ("apiId", api.def.id.clone()),
+        ("httpMethod", parts.method.to_string()),
+        ("path", parts.uri.path().to_string()),
+        ("identity.sourceIp", conn.remote.ip().to_string()),
+    ];
+    let mut ctx = match method_request(snapshot, api, parts, conn, request_id) {
+        Ok(ctx) => ctx,
+        Err(error) => return Err(Failed { error, api: Some(api), ctx: None, early }),
+    };
+    match phases(&mut ctx, body).await {
+        Ok(resp) => Ok(resp),
+        Err(error) => Err(Failed { error, api: Some(api), ctx: Some(ctx), early }),
+    }
+}
+
+/// The API a request is for (by `Host` when there are several).
+fn find_api<'a>(snapshot: &'a Snapshot, parts: &http::request::Parts) -> Option<&'a Api> {
+    let domain = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    let host = domain.rsplit_once(':').map_or(domain, |(h, _)| h);
+    snapshot.api_for_host(host)
+}
+
+/// Authorization, validation, and the integration with its request and response mapping.
+async fn phases(ctx: &mut RequestCtx<'_>, body: Incoming) -> Result<Response<GatewayBody>, GatewayError> {
+    let snapshot = ctx.snapshot;
+    authorization(ctx).await?;
     let limits = &snapshot.config.limits;
     let (guarded, outcome) =
         GuardedBody::new(body, limits.max_body_bytes, std::time::Duration::from_millis(limits.body_read_timeout_ms));
-    validate_parameters(&ctx)?;
+    validate_parameters(ctx)?;
     // A body that is validated is read whole first; otherwise HTTP_PROXY streams it.
     let body = match ctx.method.validation.as_ref().filter(|v| !v.body.is_empty()) {
         Some(v) => {
             let body = read_body(guarded).await?;
-            validate_body(&ctx, &v.body, &body)?;
+            validate_body(ctx, &v.body, &body)?;
             Buffered::Whole(body)
         }
         None => Buffered::Streaming(guarded, outcome),
@@ -205,10 +278,10 @@ async fn run(
                     (g.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed(), Some(o))
                 }
             };
-            http_proxy(&ctx, method.as_deref(), uri, body, outcome).await
+            http_proxy(ctx, method.as_deref(), uri, body, outcome).await
         }
-        IntegrationKind::Mock => mock(&ctx, body.read().await?).await,
-        IntegrationKind::Plugin { plugin } => plugin_integration(&ctx, plugin, body.read().await?).await,
+        IntegrationKind::Mock => mock(ctx, body.read().await?).await,
+        IntegrationKind::Plugin { plugin } => plugin_integration(ctx, plugin, body.read().await?).await,
     }
 }
 
@@ -317,6 +390,7 @@ fn edge_checks(req: &Request<Incoming>, snapshot: &Snapshot, conn: ConnInfo) -> 
 
 fn method_request<'a>(
     snapshot: &'a Snapshot,
+    api: &'a Api,
     parts: http::request::Parts,
     conn: ConnInfo,
     request_id: &'a str,
@@ -328,8 +402,6 @@ fn method_request<'a>(
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or_default()
         .to_string();
-    let host = domain_name.rsplit_once(':').map_or(domain_name.as_str(), |(h, _)| h);
-    let api = snapshot.api_for_host(host).ok_or_else(GatewayError::missing_token)?;
 
     let full_path = parts.uri.path().to_string();
     let after_slash = full_path.strip_prefix('/').unwrap_or(&full_path);

@@ -201,3 +201,82 @@ async fn bad_models_and_validators_are_refused() {
         assert!(err.contains(expected), "{err}\n  expected: {expected}");
     }
 }
+
+const CUSTOMIZED: &str = r#"
+version = 1
+[apis.g.stages.s]
+variables = { v = "x1" }
+[apis.g.requestValidators.params]
+validateRequestParameters = true
+[apis.g.gatewayResponses.DEFAULT_4XX]
+responseParameters = { "gatewayresponse.header.Access-Control-Allow-Origin" = "'*'", "gatewayresponse.header.X-Req" = "method.request.header.x-req" }
+responseTemplates = { "application/json" = '{"msg": $context.error.messageString, "type": "$context.error.responseType", "stage": "$context.stage", "v": "${stageVariables.v}"}' }
+[apis.g.gatewayResponses.MISSING_AUTHENTICATION_TOKEN]
+statusCode = "404"
+responseTemplates = { "application/json" = '{"message": "no route $context.path"}' }
+[apis.g.gatewayResponses.DEFAULT_5XX]
+statusCode = "599"
+
+[apis.g.resources."/need".resourceMethods.GET]
+requestValidatorId = "params"
+requestParameters = { "method.request.querystring.q" = true }
+[apis.g.resources."/need".resourceMethods.GET.methodIntegration]
+type = "MOCK"
+requestTemplates = { "application/json" = '{"statusCode": 200}' }
+integrationResponses."200" = {}
+
+[apis.g.resources."/broken".resourceMethods.GET.methodIntegration]
+type = "MOCK"
+integrationResponses."200" = {}
+"#;
+
+#[tokio::test]
+async fn gateway_responses_are_customized_and_inherited() {
+    let gw = TestGateway::start(CUSTOMIZED).await;
+    let c = client();
+
+    // Customized individually: its own status and template.
+    let r = c.get(gw.url("/s/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-amzn-errortype"], "MissingAuthenticationTokenException");
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "an individual customization replaces DEFAULT_4XX"
+    );
+    assert_eq!(r.text().await.unwrap(), r#"{"message": "no route /s/nope"}"#);
+
+    // Not customized itself: inherits DEFAULT_4XX's headers and template, keeps its status.
+    let r = c.get(gw.url("/s/need")).header("x-req", "abc").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(r.headers()["x-req"], "abc");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"msg": "Missing required request parameters: [q]", "type": "BAD_REQUEST_PARAMETERS", "stage": "s", "v": "x1"})
+    );
+
+    // DEFAULT_5XX with a status: every 5xx type that is not customized takes it.
+    let r = c.get(gw.url("/s/broken")).send().await.unwrap();
+    assert_eq!(r.status(), 599);
+    assert_eq!(r.text().await.unwrap(), r#"{"message":"Internal server error"}"#);
+
+    assert_eq!(c.get(gw.url("/s/need?q=1")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn bad_gateway_responses_are_refused() {
+    for (table, expected) in [
+        ("[apis.a.gatewayResponses.NOPE]", "`NOPE` is not a gateway response type"),
+        ("[apis.a.gatewayResponses.REQUEST_TOO_LARGE]", "REQUEST_TOO_LARGE cannot be customized"),
+        ("[apis.a.gatewayResponses.UNAUTHORIZED]\nstatusCode = \"99\"", "`99` is not a status code"),
+        (
+            "[apis.a.gatewayResponses.UNAUTHORIZED]\nresponseParameters = { \"method.response.header.X\" = \"'v'\" }",
+            "keys are gatewayresponse.header.X",
+        ),
+    ] {
+        let manifest = format!("version = 1\n[apis.a.stages.s]\n{table}\n");
+        let err = TestGateway::try_start(&manifest).await.err().expect("refused").to_string();
+        assert!(err.contains(expected), "{err}\n  expected: {expected}");
+    }
+}

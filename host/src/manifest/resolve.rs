@@ -124,6 +124,20 @@ pub struct ApiDef {
     pub authorizers: BTreeMap<String, AuthorizerDef>,
     /// Resources.
     pub resources: Vec<ResourceDef>,
+    /// Customized gateway responses.
+    pub gateway_responses: BTreeMap<crate::gateway_response::ResponseType, GatewayResponseDef>,
+}
+
+/// A customized gateway response.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayResponseDef {
+    /// Its status code (`None`: the type's default, or for a type that is not customized
+    /// itself, the DEFAULT_4XX / DEFAULT_5XX one).
+    pub status: Option<u16>,
+    /// Headers: name → source.
+    pub headers: Vec<(String, ParamSource)>,
+    /// Bodies by media type.
+    pub templates: BTreeMap<String, String>,
 }
 
 /// A stage.
@@ -642,7 +656,37 @@ fn resolve_api(
         resources.push(ResourceDef { id: hex::encode(&digest[..5]), path: path.clone(), methods });
     }
 
-    Ok(ApiDef { name: name.to_string(), id, stages, authorizers, resources })
+    let mut gateway_responses = BTreeMap::new();
+    for (type_name, g) in &api.gateway_responses {
+        let gat = format!("{at}.gatewayResponses.{type_name}");
+        let Some(kind) = crate::gateway_response::ResponseType::from_name(type_name) else {
+            return Err(bad(&gat, format!("`{type_name}` is not a gateway response type")));
+        };
+        if kind == crate::gateway_response::ResponseType::RequestTooLarge {
+            return Err(bad(&gat, "REQUEST_TOO_LARGE cannot be customized (as in API Gateway)"));
+        }
+        let status = match &g.status_code {
+            None => None,
+            Some(s) => match s.parse::<u16>() {
+                Ok(code) if (100..=599).contains(&code) => Some(code),
+                _ => return Err(bad(format!("{gat}.statusCode"), format!("`{s}` is not a status code (100-599)"))),
+            },
+        };
+        let mut headers = Vec::new();
+        for (key, value) in &g.response_parameters {
+            let pat = format!("{gat}.responseParameters.\"{key}\"");
+            let Some(name) = key.strip_prefix("gatewayresponse.header.") else {
+                return Err(bad(pat, "keys are gatewayresponse.header.X"));
+            };
+            http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| bad(&pat, format!("`{name}` is not a valid header name")))?;
+            headers.push((name.to_string(), parse_param_source(value).map_err(|m| bad(&pat, m))?));
+        }
+        gateway_responses
+            .insert(kind, GatewayResponseDef { status, headers, templates: lower_keys(&g.response_templates) });
+    }
+
+    Ok(ApiDef { name: name.to_string(), id, stages, authorizers, resources, gateway_responses })
 }
 
 fn parse_identity_sources(src: &str) -> Result<Vec<IdentitySource>, String> {

@@ -236,6 +236,23 @@ pub struct RestApiSpec {
     /// Request validators by name, for `requestValidatorId`.
     #[serde(default)]
     pub request_validators: BTreeMap<String, RequestValidatorSpec>,
+    /// Customized gateway responses by type (`DEFAULT_4XX`, `UNAUTHORIZED`, …).
+    #[serde(default)]
+    pub gateway_responses: BTreeMap<String, GatewayResponseSpec>,
+}
+
+/// A customized gateway response, after AWS's `GatewayResponse`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GatewayResponseSpec {
+    /// The status code (absent: the type's default).
+    pub status_code: Option<String>,
+    /// `gatewayresponse.header.<Name>` → source (`'literal'`, `method.request.*`, `stageVariables.*`, `context.*`).
+    #[serde(default)]
+    pub response_parameters: BTreeMap<String, String>,
+    /// Bodies by media type, with `$context.*` and `$stageVariables.*` substituted.
+    #[serde(default)]
+    pub response_templates: BTreeMap<String, String>,
 }
 
 /// A model, after AWS's `Model`.
