@@ -126,6 +126,7 @@ pub fn status(gateway: &Gateway, manifest: &std::path::Path) -> serde_json::Valu
                         let kind = match &m.integration.kind {
                             IntegrationKind::Mock => "MOCK".to_string(),
                             IntegrationKind::HttpProxy { .. } => "HTTP_PROXY".to_string(),
+                            IntegrationKind::Http { .. } => "HTTP".to_string(),
                             IntegrationKind::Plugin { plugin } => format!("PLUGIN:{plugin}"),
                         };
                         format!("{verb} {} ({kind})", r.path)

@@ -280,6 +280,7 @@ async fn phases(ctx: &mut RequestCtx<'_>, body: Incoming) -> Result<Response<Gat
             };
             http_proxy(ctx, method.as_deref(), uri, body, outcome).await
         }
+        IntegrationKind::Http { method, uri } => http(ctx, method.as_deref(), uri, body.read().await?).await,
         IntegrationKind::Mock => mock(ctx, body.read().await?).await,
         IntegrationKind::Plugin { plugin } => plugin_integration(ctx, plugin, body.read().await?).await,
     }
@@ -854,20 +855,24 @@ async fn plugin_integration(
     integration_response(ctx, resp.status, resp.body.into()).await
 }
 
-async fn http_proxy(
+/// The backend request's method, URL and headers, from the integration's URI and mappings.
+/// `client`: forward the client's headers and query string (HTTP_PROXY), or send only what is
+/// mapped (HTTP).
+fn backend_head(
     ctx: &RequestCtx<'_>,
     backend_method: Option<&str>,
     uri: &str,
-    body: GatewayBody,
-    outcome: Option<BodyOutcome>,
-) -> Result<Response<GatewayBody>, GatewayError> {
+    client: bool,
+) -> Result<(Method, http::Uri, HeaderMap), GatewayError> {
     let integration = &ctx.method.integration;
     let mut url = substitute_stage_variables(uri, |n| ctx.stage_variable(n));
     let mut extra_query = Vec::new();
     let mut headers = HeaderMap::with_capacity(ctx.headers.len() + 2);
-    for (k, v) in &ctx.headers {
-        if !DROPPED_REQUEST_HEADERS.contains(&k.as_str()) && k != header::HOST {
-            headers.append(k.clone(), v.clone());
+    if client {
+        for (k, v) in &ctx.headers {
+            if !DROPPED_REQUEST_HEADERS.contains(&k.as_str()) && k != header::HOST {
+                headers.append(k.clone(), v.clone());
+            }
         }
     }
     for (target, source) in &integration.request_parameters {
@@ -895,7 +900,7 @@ async fn http_proxy(
             }
         }
     }
-    let mut query = ctx.raw_query.clone().unwrap_or_default();
+    let mut query = if client { ctx.raw_query.clone().unwrap_or_default() } else { String::new() };
     for (k, v) in &extra_query {
         if !query.is_empty() {
             query.push('&');
@@ -906,9 +911,8 @@ async fn http_proxy(
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&query);
     }
-    let target: http::Uri = url
-        .parse()
-        .map_err(|e| GatewayError::configuration(anyhow::anyhow!("HTTP_PROXY integration URL `{url}`: {e}")))?;
+    let target: http::Uri =
+        url.parse().map_err(|e| GatewayError::configuration(anyhow::anyhow!("integration URL `{url}`: {e}")))?;
     if let Ok(id) = HeaderValue::from_str(&ctx.api.def.id) {
         headers.insert(X_AMZN_API_ID, id);
     }
@@ -916,30 +920,81 @@ async fn http_proxy(
         Some(m) => Method::from_bytes(m.as_bytes()).map_err(|e| GatewayError::configuration(e.into()))?,
         None => ctx.verb.clone(),
     };
+    Ok((method, target, headers))
+}
+
+/// Sends a backend request under the integration's timeout.
+async fn send_backend(
+    ctx: &RequestCtx<'_>,
+    request: Request<GatewayBody>,
+    outcome: Option<&BodyOutcome>,
+) -> Result<Response<Incoming>, GatewayError> {
+    let timeout = ctx.method.integration.timeout;
+    match tokio::time::timeout(timeout, ctx.snapshot.http.request(request)).await {
+        Err(_) => Err(GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out")
+            .with_cause(anyhow::anyhow!("no response within {timeout:?}"))),
+        Ok(Err(e)) => {
+            if let Some(body_err) = outcome.and_then(BodyOutcome::error) {
+                return Err(body_error(body_err));
+            }
+            Err(GatewayError::new(ResponseType::IntegrationFailure, "Network error communicating with endpoint")
+                .with_cause(anyhow::Error::new(e)))
+        }
+        Ok(Ok(resp)) => Ok(resp),
+    }
+}
+
+/// `HTTP` (non-proxy): the backend gets the mapped headers and query string and the request
+/// template's output; its response goes through the integration responses.
+async fn http(
+    ctx: &RequestCtx<'_>,
+    backend_method: Option<&str>,
+    uri: &str,
+    body: Bytes,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let content_type = ctx.header("content-type").map(str::to_string);
+    let body = integration_request_body(ctx, body).await?;
+    let (method, target, mut headers) = backend_head(ctx, backend_method, uri, false)?;
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        let ct = content_type.unwrap_or_else(|| "application/json".into());
+        if let Ok(v) = HeaderValue::from_str(&ct) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+    }
+    let mut request = Request::new(full_body(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = target;
+    *request.headers_mut() = headers;
+    let resp = send_backend(ctx, request, None).await?;
+    let status = resp.status().as_u16();
+    let limits = &ctx.snapshot.config.limits;
+    let (guarded, _) = GuardedBody::new(
+        resp.into_body(),
+        limits.max_body_bytes,
+        std::time::Duration::from_millis(ctx.method.integration.timeout.as_millis() as u64),
+    );
+    let body = guarded.collect().await.map(|c| c.to_bytes()).map_err(|e| {
+        GatewayError::new(ResponseType::IntegrationFailure, "Network error communicating with endpoint")
+            .with_cause(anyhow::anyhow!("reading the backend response: {e:?}"))
+    })?;
+    integration_response(ctx, status, body).await
+}
+
+async fn http_proxy(
+    ctx: &RequestCtx<'_>,
+    backend_method: Option<&str>,
+    uri: &str,
+    body: GatewayBody,
+    outcome: Option<BodyOutcome>,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let (method, target, headers) = backend_head(ctx, backend_method, uri, true)?;
     let mut request = Request::new(body);
     *request.method_mut() = method;
     *request.uri_mut() = target;
     *request.headers_mut() = headers;
 
     let started = Instant::now();
-    let sent = tokio::time::timeout(integration.timeout, ctx.snapshot.http.request(request)).await;
-    let resp = match sent {
-        Err(_) => {
-            return Err(GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out")
-                .with_cause(anyhow::anyhow!("no response within {:?}", integration.timeout)));
-        }
-        Ok(Err(e)) => {
-            if let Some(body_err) = outcome.as_ref().and_then(BodyOutcome::error) {
-                return Err(body_error(body_err));
-            }
-            return Err(GatewayError::new(
-                ResponseType::IntegrationFailure,
-                "Network error communicating with endpoint",
-            )
-            .with_cause(anyhow::Error::new(e)));
-        }
-        Ok(Ok(resp)) => resp,
-    };
+    let resp = send_backend(ctx, request, outcome.as_ref()).await?;
     tracing::debug!(request_id = ctx.request_id, integration_latency_us = started.elapsed().as_micros() as u64);
     let (mut parts, body) = resp.into_parts();
     let mut out = HeaderMap::with_capacity(parts.headers.len());

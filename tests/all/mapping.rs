@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use wasmgate_tests::{TestGateway, client};
+use wasmgate_tests::{Backend, TestGateway, client};
 
 /// A recorded AWS response: `recorded-content.<key>` of test `<test>` in `<file>`.
 fn snapshot(file: &str, test: &str, key: &str) -> serde_json::Value {
@@ -167,4 +167,112 @@ fn render_template_cli() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2, column"), "{err}");
+}
+
+/// `test_input_path_template_formatting`: how `$input.path` results render (Java maps, JSON
+/// arrays, nulls), through an HTTP (non-proxy) integration whose backend echoes the body under
+/// `json`.
+#[tokio::test]
+async fn input_path_formatting_matches_aws() {
+    let backend = Backend::start().await;
+    let routes = [
+        ("path", r##"#set($result = $input.path("$.json"))$result"##),
+        ("nested", r##"#set($result = $input.path("$.json"))$result.nested"##),
+        ("list", r##"#set($result = $input.path("$.json"))$result[0]"##),
+        ("to-string", r##"#set($result = $input.path("$.json"))$result.toString()"##),
+        (
+            "invalid-path",
+            r##"#set($result = $input.path("$.nonExisting")){"body": $result, "nested": $result.nested, "isNull": #if( $result == $null )"true"#else"false"#end, "isEmptyString": #if( $result == "" )"true"#else"false"#end}"##,
+        ),
+        (
+            "nested-list",
+            r##"#set($result = $input.path("$.json.listValue")){"body": $result, "nested": $result.nested, "isNull": #if( $result == $null )"true"#else"false"#end, "isEmptyString": #if( $result == "" )"true"#else"false"#end}"##,
+        ),
+    ];
+    let mut manifest = String::from("version = 1\n[apis.f.stages.dev]\n");
+    for (path, template) in routes {
+        let template = serde_json::to_string(template).unwrap(); // a TOML basic string is JSON-compatible here
+        manifest.push_str(&format!(
+            "[apis.f.resources.\"/{path}\".resourceMethods.POST.methodIntegration]\n\
+             type = \"HTTP\"\nhttpMethod = \"POST\"\nuri = \"http://{}/json-echo\"\n\
+             integrationResponses.\"200\".responseTemplates = {{ \"application/json\" = {template} }}\n",
+            backend.addr
+        ));
+    }
+    let gw = TestGateway::start(&manifest).await;
+    let cases: [(&str, &str, Option<&str>); 13] = [
+        ("dict-response", "path", Some(r#"{"foo": "bar"}"#)),
+        ("json-list", "path", Some(r#"[{"foo": "bar"}]"#)),
+        ("nested-dict", "nested", Some(r#"{"nested": {"foo": "bar"}}"#)),
+        ("nested-list", "nested", Some(r#"{"nested": [{"foo": "bar"}]}"#)),
+        ("dict-in-list", "list", Some(r#"[{"foo": "bar"}]"#)),
+        ("list-with-nested-list", "list", Some(r#"[[{"foo": "bar"}]]"#)),
+        ("dict-with-nested-list", "path", Some(r#"{"foo": [{"nested": "bar"}]}"#)),
+        ("bigger-dict", "path", Some(r#"{"bigger": "dict", "to": "test", "with": "separators"}"#)),
+        ("to-string", "to-string", Some(r#"{"foo": "bar"}"#)),
+        ("list-to-string", "to-string", Some(r#"{"list": [{"foo": "bar"}]}"#)),
+        ("empty-body", "invalid-path", None),
+        ("nested-empty-list", "nested-list", Some(r#"{"listValue": []}"#)),
+        ("nested-null-list", "nested-list", Some(r#"{"listValue": null}"#)),
+    ];
+    for (key, path, body) in cases {
+        let expected = snapshot("test_apigateway_common.snapshot.json", "test_input_path_template_formatting", key);
+        let mut req = client().post(gw.url(&format!("/dev/{path}")));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{key}");
+        assert_eq!(serde_json::Value::String(r.text().await.unwrap()), expected, "{key}");
+    }
+}
+
+/// `test_input_body_formatting`: `$input.body` in request and response templates of an HTTP
+/// integration whose backend returns the request body as it came (an empty payload is `{}`).
+#[tokio::test]
+async fn input_body_formatting_matches_aws() {
+    let backend = Backend::start().await;
+    let raw_body = "#set($result = $input.body)$result";
+    let body_in_str = "Action=SendMessage&MessageBody=$input.body";
+    let attr_access = "#set($result = $input.body.testAccess)$result";
+    let url_encode =
+        "EncodedBody=$util.urlEncode($input.body)&EncodedBodyAccess=$util.urlEncode($input.body.testAccess)";
+    let routes = [
+        ("raw-body", raw_body, raw_body),
+        ("str-body-input", body_in_str, raw_body),
+        ("str-body-output", raw_body, body_in_str),
+        ("str-body-all", body_in_str, body_in_str),
+        ("body-attr-access", attr_access, raw_body),
+        ("url-encode", url_encode, raw_body),
+    ];
+    let mut manifest = String::from("version = 1\n[apis.b.stages.dev]\n");
+    for (path, request, response) in routes {
+        let (request, response) = (serde_json::to_string(request).unwrap(), serde_json::to_string(response).unwrap());
+        manifest.push_str(&format!(
+            "[apis.b.resources.\"/{path}\".resourceMethods.POST.methodIntegration]\n\
+             type = \"HTTP\"\nhttpMethod = \"POST\"\nuri = \"http://{}/raw-echo\"\n\
+             requestTemplates = {{ \"application/json\" = {request} }}\n\
+             integrationResponses.\"200\".responseTemplates = {{ \"application/json\" = {response} }}\n",
+            backend.addr
+        ));
+    }
+    let gw = TestGateway::start(&manifest).await;
+    for (path, _, _) in routes {
+        let expected =
+            snapshot("test_apigateway_common.snapshot.json", "test_input_body_formatting", &format!("response-{path}"));
+        for (key, body) in [("empty-body", ""), ("json-body", r#"{"some": "value"}"#), ("str-body", "some raw data")] {
+            let r = client()
+                .post(gw.url(&format!("/dev/{path}")))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path} {key}");
+            // The snapshot holds Python's repr of the bytes: b'…'.
+            let recorded = expected[key].as_str().unwrap();
+            let recorded = recorded.strip_prefix("b'").and_then(|r| r.strip_suffix('\'')).unwrap();
+            assert_eq!(r.text().await.unwrap(), recorded, "{path} {key}");
+        }
+    }
 }

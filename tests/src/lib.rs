@@ -212,6 +212,17 @@ async fn backend_handler(req: Request<Incoming>) -> Result<Response<GatewayBody>
         resp.headers_mut().insert("content-length", n.to_string().parse().unwrap());
         return Ok(resp);
     }
+    if parts.uri.path().starts_with("/raw-echo") {
+        // Like a Lambda function URL returning the event's body: the request body as it came.
+        return Ok(Response::new(full_body(small)));
+    }
+    if parts.uri.path().starts_with("/json-echo") {
+        // Like the echo servers of LocalStack's tests: the request body, parsed, under `json`.
+        let json: serde_json::Value = serde_json::from_slice(&small).unwrap_or(serde_json::Value::Null);
+        let mut resp = Response::new(full_body(serde_json::json!({ "json": json }).to_string()));
+        resp.headers_mut().insert("content-type", "application/json".parse().unwrap());
+        return Ok(resp);
+    }
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()

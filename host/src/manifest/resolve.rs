@@ -288,6 +288,14 @@ pub enum IntegrationKind {
         /// The backend URL template.
         uri: String,
     },
+    /// `HTTP`: a request built from the mappings and the request template is sent to `uri`;
+    /// the response goes through the integration responses.
+    Http {
+        /// Backend verb; `None` = the request's verb.
+        method: Option<String>,
+        /// The backend URL template.
+        uri: String,
+    },
     /// `PLUGIN`: an integration plugin produces the response.
     Plugin {
         /// The plugin's name.
@@ -944,9 +952,9 @@ fn resolve_integration(
     }
     let kind = match i.kind.as_str() {
         "MOCK" => IntegrationKind::Mock,
-        "HTTP_PROXY" => {
+        kind @ ("HTTP_PROXY" | "HTTP") => {
             let Some(uri) = &i.uri else {
-                return Err(bad(format!("{at}.uri"), "missing: an HTTP_PROXY integration needs the backend URL"));
+                return Err(bad(format!("{at}.uri"), format!("missing: an {kind} integration needs the backend URL")));
             };
             if !(uri.starts_with("http://") || uri.starts_with("${stageVariables.")) {
                 let msg = if uri.starts_with("https://") {
@@ -980,7 +988,11 @@ fn resolve_integration(
                 Some(m) if VERBS.contains(&m) => Some(m.to_string()),
                 Some(m) => return Err(bad(format!("{at}.httpMethod"), format!("`{m}` is not an HTTP verb"))),
             };
-            IntegrationKind::HttpProxy { method, uri: uri.clone() }
+            if kind == "HTTP" {
+                IntegrationKind::Http { method, uri: uri.clone() }
+            } else {
+                IntegrationKind::HttpProxy { method, uri: uri.clone() }
+            }
         }
         "PLUGIN" => {
             let Some(p) = &i.plugin else {
@@ -991,7 +1003,7 @@ fn resolve_integration(
             }
             IntegrationKind::Plugin { plugin: p.clone() }
         }
-        "HTTP" | "AWS" | "AWS_PROXY" => {
+        "AWS" | "AWS_PROXY" => {
             return Err(bad(format!("{at}.type"), format!("integration type `{}` is not supported yet", i.kind)));
         }
         other => {

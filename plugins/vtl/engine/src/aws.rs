@@ -182,7 +182,8 @@ impl Object for Input {
 
     fn call(&self, method: &str, args: &[Value], _env: &mut Env<'_>) -> Option<Result<Value>> {
         Some(match (method, args) {
-            ("getBody", []) => Ok(Value::str(self.body.as_str())),
+            // API Gateway shows an empty payload as `{}` (recorded AWS responses).
+            ("getBody", []) => Ok(Value::str(if self.body.is_empty() { "{}" } else { self.body.as_str() })),
             ("json", [path]) => {
                 let path = path.render();
                 self.json_root().and_then(|root| crate::jsonpath::eval(&root, &path)).map(|v| Value::str(v.to_json()))

@@ -324,7 +324,16 @@ impl<'a> Env<'a> {
             }
             Expr::Not(_) | Expr::And(..) | Expr::Or(..) => Value::Bool(self.cond(e)?),
             Expr::Cmp(op, a, b) => {
-                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                let (mut a, mut b) = (self.eval(a)?, self.eval(b)?);
+                // API Gateway compares a null as an empty string: the recorded responses show
+                // `$missing == ""` and `$missing == $null` both true.
+                if self.mode == Mode::Aws && matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    for v in [&mut a, &mut b] {
+                        if v.is_null() {
+                            *v = Value::str("");
+                        }
+                    }
+                }
                 Value::Bool(match op {
                     CmpOp::Eq => value::equals(&a, &b),
                     CmpOp::Ne => !value::equals(&a, &b),

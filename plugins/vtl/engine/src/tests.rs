@@ -197,6 +197,14 @@ fn overrides() {
 }
 
 #[test]
+fn aws_compares_null_as_empty_string() {
+    let src = "#set($r = $input.path('$.missing'))[$r][$r.nested] #if($r == $null)null#end #if($r == \"\")empty#end #if($r == 'x')x#end";
+    assert_eq!(aws(src, r#"{"a": 1}"#).output, "[][] null empty ");
+    // Velocity itself: a null equals only a null.
+    assert_eq!(v("#if($r == $null)null#end #if($r == '')empty#end"), "null ");
+}
+
+#[test]
 fn invalid_json_is_an_error() {
     let limits = Limits::default();
     let t = Template::parse("$input.json('$')", &limits).unwrap();
