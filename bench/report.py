@@ -115,6 +115,38 @@ print("`python3 bench/startup.py` (run by `bench/run.sh`): a manifest of 10 APIs
       + ", ".join(f"{v:.0f}" for v in startup["start_ms"]) + " ms. "
       "Idle RSS is read from `/proc/<pid>/status` after one request through every plugin and a 2 s pause.\n")
 
+vtl_tsv = os.path.join(os.path.dirname(startup_tsv), "vtl.tsv")
+if os.path.exists(vtl_tsv):
+    times = defaultdict(dict)
+    for line in open(vtl_tsv):
+        engine, template, us = line.rstrip("\n").split("\t")
+        times[template.removesuffix(".vtl")][engine] = float(us)
+    print()
+    print("## Template rendering (issue 5)\n")
+    print("`bench/vtl/run.sh` (run by `bench/run.sh`): the templates in `bench/vtl/templates` on the same "
+          "payload (`bench/vtl/input.json`, 50 items) and parameters, each engine rendering in a loop in its own "
+          "process on CPU 0 after a first render; the three outputs are checked to be the same text. airspeed "
+          "is LocalStack's engine (PyPI), velocityjs serverless-offline's (npm); both get `$input`/`$util` "
+          "stand-ins written in their own language, as their emulators do.\n")
+    print("| template | wasmgate-vtl µs | airspeed µs | velocityjs µs | × airspeed | × velocityjs |")
+    print("|---|---:|---:|---:|---:|---:|")
+    ratios_a, ratios_v = [], []
+    for t, e in sorted(times.items()):
+        w, a, v = e.get("wasmgate"), e.get("airspeed"), e.get("velocityjs")
+        ra = a / w if a and w else None
+        rv = v / w if v and w else None
+        if ra:
+            ratios_a.append(ra)
+        if rv:
+            ratios_v.append(rv)
+        fmt = lambda x: "–" if x is None else f"{x:.2f}"
+        print(f"| {t} | {fmt(w)} | {fmt(a)} | {fmt(v)} | {fmt(ra)} | {fmt(rv)} |")
+    print()
+    print("| target | goal | measured (slowest template) | |")
+    print("|---|---|---|---|")
+    row("render speed vs airspeed", "≥ 50×", [min(ratios_a) if ratios_a else None], lambda v: v[0] >= 50)
+    row("render speed vs velocityjs", "≥ 5×", [min(ratios_v) if ratios_v else None], lambda v: v[0] >= 5)
+
 profile = os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE.md")
 if os.path.exists(profile):
     print()

@@ -219,6 +219,9 @@ echo "== start-up time and idle memory, 10 APIs x 10 plugins"
 taskset -c 0 python3 "$ROOT/bench/startup.py" "$BIN/wasmgate" "$WORK" "$ROOT/target/wasm/wasm32-wasip2/release" > "$OUT/startup.tsv"
 cat "$OUT/startup.tsv"
 
+echo "== template render speed"
+bash "$ROOT/bench/vtl/run.sh"
+
 echo "== plugin micro-benchmarks (criterion)"
 cargo bench -q -p wasmgate-bench --bench plugin -- --warm-up-time 1 --measurement-time 3 >/dev/null
 

@@ -146,32 +146,19 @@ impl Input {
             let result = if body.is_empty() {
                 Ok(Value::map(JMap::linked()))
             } else {
-                serde_json::from_str::<serde_json::Value>(body).map(|v| Value::from_json(&v)).map_err(|e| e.to_string())
+                let mut de = serde_json::Deserializer::from_str(body);
+                serde::de::DeserializeSeed::deserialize(crate::value::JsonSeed, &mut de)
+                    .and_then(|v| de.end().map(|()| v))
+                    .map_err(|e| e.to_string())
             };
             *parsed = Some(result);
         }
+        // The parsed payload is shared by every `$input.path` / `$input.json` of the rendering,
+        // as Jayway's readers share the document they read.
         match parsed.as_ref().expect("parsed above") {
-            Ok(v) => Ok(deep_copy(v)),
+            Ok(v) => Ok(v.clone()),
             Err(e) => Err(Error::InvalidJson(e.clone())),
         }
-    }
-}
-
-/// A fresh copy, so that a template changing what `$input.path` returned does not change the
-/// next call's result.
-fn deep_copy(v: &Value) -> Value {
-    match v {
-        Value::List(items, kind) => {
-            Value::List(Rc::new(RefCell::new(items.borrow().iter().map(deep_copy).collect())), *kind)
-        }
-        Value::Map(m) => {
-            let mut out = JMap::linked();
-            for (k, v) in m.borrow().iter() {
-                out.insert(k, deep_copy(&v));
-            }
-            Value::map(out)
-        }
-        other => other.clone(),
     }
 }
 
@@ -244,9 +231,7 @@ impl Object for Util {
         let s = arg.render();
         Some(match method {
             "escapeJavaScript" => Ok(Value::str(escape_javascript(&s))),
-            "parseJson" => serde_json::from_str::<serde_json::Value>(&s)
-                .map(|v| Value::from_json(&v))
-                .map_err(|e| Error::render(format!("$util.parseJson: {e}"))),
+            "parseJson" => Value::parse_json(&s).map_err(|e| Error::render(format!("$util.parseJson: {e}"))),
             "urlEncode" => {
                 Ok(Value::str(percent_encoding::utf8_percent_encode(&s, URL_ENCODE).to_string().replace(' ', "+")))
             }

@@ -23,7 +23,8 @@ enum Flow {
 
 /// The rendering state: variables, macros, limits and counters.
 pub struct Env<'a> {
-    pub(crate) vars: HashMap<String, Value>,
+    /// Variables (FxHash: names are short, and looking them up is most of rendering).
+    pub(crate) vars: rustc_hash::FxHashMap<String, Value>,
     macros: HashMap<String, Rc<Macro>>,
     pub(crate) limits: &'a Limits,
     pub(crate) mode: Mode,
@@ -42,7 +43,7 @@ impl<'a> Env<'a> {
         mode: Mode,
     ) -> Env<'a> {
         Env {
-            vars,
+            vars: vars.into_iter().collect(),
             macros,
             limits,
             mode,
@@ -64,6 +65,16 @@ impl<'a> Env<'a> {
         }
         self.macro_depth += 1;
         Ok(())
+    }
+
+    /// Sets a variable, without allocating its name when it is already set.
+    fn set_var(&mut self, name: &str, value: Value) {
+        match self.vars.get_mut(name) {
+            Some(slot) => *slot = value,
+            None => {
+                self.vars.insert(name.to_string(), value);
+            }
+        }
     }
 
     fn step(&mut self) -> Result<()> {
@@ -172,8 +183,13 @@ impl<'a> Env<'a> {
             }
             return Ok(());
         }
-        let s = v.render();
-        self.emit(out, &s)
+        let before = out.len();
+        v.render_into(out);
+        self.out_len += out.len() - before;
+        if self.out_len > self.limits.max_output_bytes {
+            return Err(Error::Limit(format!("the output is larger than {} bytes", self.limits.max_output_bytes)));
+        }
+        Ok(())
     }
 
     fn set(&mut self, target: &Reference, value: &Expr) -> Result<()> {
@@ -236,10 +252,10 @@ impl<'a> Env<'a> {
                     self.limits.max_foreach_iterations
                 )));
             }
-            self.vars.insert(var.to_string(), item);
-            self.vars.insert("velocityCount".into(), Value::Int(i as i32 + 1));
-            self.vars.insert("velocityHasNext".into(), Value::Bool(i + 1 < n));
-            self.vars.insert("foreach".into(), Value::Object(Rc::new(Foreach { index: i, len: n })));
+            self.set_var(var, item);
+            self.set_var("velocityCount", Value::Int(i as i32 + 1));
+            self.set_var("velocityHasNext", Value::Bool(i + 1 < n));
+            self.set_var("foreach", Value::Object(Rc::new(Foreach { index: i, len: n })));
             match self.block(body, out)? {
                 Flow::Normal => {}
                 Flow::Break => break,

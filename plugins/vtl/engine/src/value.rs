@@ -326,6 +326,17 @@ impl Value {
         }
     }
 
+    /// Parses JSON text straight into values (no intermediate `serde_json::Value`): objects
+    /// become `LinkedHashMap`s, arrays `JSONArray`s, integers `Integer` or `Long`, other numbers
+    /// `Double`.
+    pub fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let v = serde::de::DeserializeSeed::deserialize(JsonSeed, &mut de)?;
+        // Trailing characters after the value are an error, as for `serde_json::from_str`.
+        de.end()?;
+        Ok(v)
+    }
+
     /// From parsed JSON: objects become `LinkedHashMap`s, arrays `JSONArray`s, integers
     /// `Integer` or `Long`, other numbers `Double`.
     pub fn from_json(v: &serde_json::Value) -> Value {
@@ -369,6 +380,71 @@ impl Value {
             Num::Int(i, _) => Some(i),
             Num::Double(d) => Some(d as i64),
         }
+    }
+}
+
+/// Deserializes JSON into [`Value`]s directly.
+pub(crate) struct JsonSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonSeed {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(i32::try_from(i).map_or(Value::Long(i), Value::Int))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(match i64::try_from(u) {
+            Ok(i) => i32::try_from(i).map_or(Value::Long(i), Value::Int),
+            Err(_) => Value::Double(u as f64),
+        })
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Double(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::str(s))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(JsonSeed)? {
+            items.push(v);
+        }
+        Ok(Value::List(Rc::new(RefCell::new(items)), ListKind::Json))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = JMap::linked();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(JsonSeed)?;
+            m.insert(k, v);
+        }
+        Ok(Value::map(m))
     }
 }
 
