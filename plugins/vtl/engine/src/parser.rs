@@ -705,39 +705,43 @@ impl Parser {
     }
 
     fn equality(&mut self) -> Result<Expr> {
-        let mut left = self.relational()?;
-        loop {
-            let save = self.pos;
-            let op = match self.op(&["==", "!="], &["eq", "ne"]).as_deref() {
-                Some("==" | "eq") => CmpOp::Eq,
-                Some("!=" | "ne") => CmpOp::Ne,
-                _ => {
-                    self.pos = save;
-                    return Ok(left);
-                }
-            };
-            self.skip_ws();
-            let right = self.relational()?;
-            left = Expr::Cmp(op, Box::new(left), Box::new(right));
-        }
+        self.comparisons(
+            &[("==", CmpOp::Eq), ("!=", CmpOp::Ne), ("eq", CmpOp::Eq), ("ne", CmpOp::Ne)],
+            Self::relational,
+        )
     }
 
     fn relational(&mut self) -> Result<Expr> {
-        let mut left = self.additive()?;
+        self.comparisons(
+            &[
+                ("<=", CmpOp::Le),
+                (">=", CmpOp::Ge),
+                ("<", CmpOp::Lt),
+                (">", CmpOp::Gt),
+                ("le", CmpOp::Le),
+                ("ge", CmpOp::Ge),
+                ("lt", CmpOp::Lt),
+                ("gt", CmpOp::Gt),
+            ],
+            Self::additive,
+        )
+    }
+
+    /// A left-associative chain of the comparison operators in `ops` (symbols before words, the
+    /// longer symbols first) over operands parsed by `operand`.
+    fn comparisons(&mut self, ops: &[(&str, CmpOp)], operand: fn(&mut Self) -> Result<Expr>) -> Result<Expr> {
+        let symbols: Vec<&str> = ops.iter().map(|(o, _)| *o).filter(|o| !o.starts_with(char::is_alphabetic)).collect();
+        let words: Vec<&str> = ops.iter().map(|(o, _)| *o).filter(|o| o.starts_with(char::is_alphabetic)).collect();
+        let mut left = operand(self)?;
         loop {
             let save = self.pos;
-            let op = match self.op(&["<=", ">=", "<", ">"], &["le", "ge", "lt", "gt"]).as_deref() {
-                Some("<=" | "le") => CmpOp::Le,
-                Some(">=" | "ge") => CmpOp::Ge,
-                Some("<" | "lt") => CmpOp::Lt,
-                Some(">" | "gt") => CmpOp::Gt,
-                _ => {
-                    self.pos = save;
-                    return Ok(left);
-                }
+            let Some(op) = self.op(&symbols, &words).and_then(|o| ops.iter().find(|(s, _)| *s == o).map(|(_, c)| *c))
+            else {
+                self.pos = save;
+                return Ok(left);
             };
             self.skip_ws();
-            let right = self.additive()?;
+            let right = operand(self)?;
             left = Expr::Cmp(op, Box::new(left), Box::new(right));
         }
     }
