@@ -223,21 +223,26 @@ async fn run<'a>(
     edge_checks(&req, snapshot, conn)?;
     let (parts, body) = req.into_parts();
     let api = find_api(snapshot, &parts).ok_or_else(GatewayError::missing_token)?;
-    let early = vec![
-        ("requestId", request_id.to_string()),
-        ("extendedRequestId", request_id.to_string()),
-        ("apiId", api.def.id.clone()),
-        ("httpMethod", parts.method.to_string()),
-        ("path", parts.uri.path().to_string()),
-        ("identity.sourceIp", conn.remote.ip().to_string()),
-    ];
+    // Cheap clones (a shared buffer, a standard method) kept for a failure before the request
+    // context exists; the `$context` values are only built then.
+    let (method, uri) = (parts.method.clone(), parts.uri.clone());
     let mut ctx = match method_request(snapshot, api, parts, conn, request_id) {
         Ok(ctx) => ctx,
-        Err(error) => return Err(Failed { error, api: Some(api), ctx: None, early }),
+        Err(error) => {
+            let early = vec![
+                ("requestId", request_id.to_string()),
+                ("extendedRequestId", request_id.to_string()),
+                ("apiId", api.def.id.clone()),
+                ("httpMethod", method.to_string()),
+                ("path", uri.path().to_string()),
+                ("identity.sourceIp", conn.remote.ip().to_string()),
+            ];
+            return Err(Failed { error, api: Some(api), ctx: None, early });
+        }
     };
     match phases(&mut ctx, body).await {
         Ok(resp) => Ok(resp),
-        Err(error) => Err(Failed { error, api: Some(api), ctx: Some(ctx), early }),
+        Err(error) => Err(Failed { error, api: Some(api), ctx: Some(ctx), early: Vec::new() }),
     }
 }
 
