@@ -5,110 +5,75 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::http_client::{GatewayBody, full_body};
 
-/// Gateway response types, with API Gateway's names, default status codes and
-/// `x-amzn-ErrorType` values; and the edge errors wasmgate adds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[allow(missing_docs, reason = "the variants are API Gateway's gateway response types")]
-pub enum ResponseType {
-    AccessDenied,
-    ApiConfigurationError,
-    AuthorizerConfigurationError,
-    AuthorizerFailure,
-    BadRequestParameters,
-    BadRequestBody,
-    Default4xx,
-    Default5xx,
-    ExpiredToken,
-    IntegrationFailure,
-    IntegrationTimeout,
-    InvalidApiKey,
-    InvalidSignature,
-    MissingAuthenticationToken,
-    QuotaExceeded,
-    RequestTooLarge,
-    ResourceNotFound,
-    Throttled,
-    Unauthorized,
-    UnsupportedMediaType,
-    WafFiltered,
-    /// Edge: a malformed request (no `Host`, two `Host`s, `Content-Length` with `Transfer-Encoding`).
-    EdgeBadRequest,
-    /// Edge: the body did not arrive in time.
-    EdgeRequestTimeout,
-    /// Edge: the header block is too large.
-    EdgeHeadersTooLarge,
-    /// Edge: the connection cap is reached.
-    EdgeOverloaded,
+/// Declares [`ResponseType`] and the table of API Gateway's types with their names, from one
+/// list.
+macro_rules! response_types {
+    ($($variant:ident = $name:literal,)*) => {
+        /// Gateway response types, with API Gateway's names, default status codes and
+        /// `x-amzn-ErrorType` values; and the edge errors wasmgate adds.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[allow(missing_docs, reason = "the variants are API Gateway's gateway response types")]
+        pub enum ResponseType {
+            $($variant,)*
+            /// Edge: a malformed request (no `Host`, two `Host`s, `Content-Length` with `Transfer-Encoding`).
+            EdgeBadRequest,
+            /// Edge: the body did not arrive in time.
+            EdgeRequestTimeout,
+            /// Edge: the header block is too large.
+            EdgeHeadersTooLarge,
+            /// Edge: the connection cap is reached.
+            EdgeOverloaded,
+        }
+
+        /// The gateway response types API Gateway has, with their names (the edge types are
+        /// wasmgate's own).
+        const AWS_TYPES: &[(ResponseType, &str)] = &[$((ResponseType::$variant, $name),)*];
+    };
 }
 
-/// The gateway response types API Gateway has (the edge types are wasmgate's own).
-const AWS_TYPES: &[ResponseType] = {
-    use ResponseType::*;
-    &[
-        AccessDenied,
-        ApiConfigurationError,
-        AuthorizerConfigurationError,
-        AuthorizerFailure,
-        BadRequestParameters,
-        BadRequestBody,
-        Default4xx,
-        Default5xx,
-        ExpiredToken,
-        IntegrationFailure,
-        IntegrationTimeout,
-        InvalidApiKey,
-        InvalidSignature,
-        MissingAuthenticationToken,
-        QuotaExceeded,
-        RequestTooLarge,
-        ResourceNotFound,
-        Throttled,
-        Unauthorized,
-        UnsupportedMediaType,
-        WafFiltered,
-    ]
-};
+response_types! {
+    AccessDenied = "ACCESS_DENIED",
+    ApiConfigurationError = "API_CONFIGURATION_ERROR",
+    AuthorizerConfigurationError = "AUTHORIZER_CONFIGURATION_ERROR",
+    AuthorizerFailure = "AUTHORIZER_FAILURE",
+    BadRequestParameters = "BAD_REQUEST_PARAMETERS",
+    BadRequestBody = "BAD_REQUEST_BODY",
+    Default4xx = "DEFAULT_4XX",
+    Default5xx = "DEFAULT_5XX",
+    ExpiredToken = "EXPIRED_TOKEN",
+    IntegrationFailure = "INTEGRATION_FAILURE",
+    IntegrationTimeout = "INTEGRATION_TIMEOUT",
+    InvalidApiKey = "INVALID_API_KEY",
+    InvalidSignature = "INVALID_SIGNATURE",
+    MissingAuthenticationToken = "MISSING_AUTHENTICATION_TOKEN",
+    QuotaExceeded = "QUOTA_EXCEEDED",
+    RequestTooLarge = "REQUEST_TOO_LARGE",
+    ResourceNotFound = "RESOURCE_NOT_FOUND",
+    Throttled = "THROTTLED",
+    Unauthorized = "UNAUTHORIZED",
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE",
+    WafFiltered = "WAF_FILTERED",
+}
 
 impl ResponseType {
     /// The API Gateway type with this name (`UNAUTHORIZED`, …).
     pub fn from_name(name: &str) -> Option<ResponseType> {
-        AWS_TYPES.iter().copied().find(|t| t.name() == name)
+        AWS_TYPES.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
     }
 
     /// Edge answers are not API Gateway types and are never customized.
     pub fn is_edge(self) -> bool {
-        !AWS_TYPES.contains(&self)
+        !AWS_TYPES.iter().any(|(t, _)| *t == self)
     }
 
     /// API Gateway's name (`ACCESS_DENIED`, …); edge types have wasmgate names.
     pub fn name(self) -> &'static str {
-        use ResponseType::*;
         match self {
-            AccessDenied => "ACCESS_DENIED",
-            ApiConfigurationError => "API_CONFIGURATION_ERROR",
-            AuthorizerConfigurationError => "AUTHORIZER_CONFIGURATION_ERROR",
-            AuthorizerFailure => "AUTHORIZER_FAILURE",
-            BadRequestParameters => "BAD_REQUEST_PARAMETERS",
-            BadRequestBody => "BAD_REQUEST_BODY",
-            Default4xx => "DEFAULT_4XX",
-            Default5xx => "DEFAULT_5XX",
-            ExpiredToken => "EXPIRED_TOKEN",
-            IntegrationFailure => "INTEGRATION_FAILURE",
-            IntegrationTimeout => "INTEGRATION_TIMEOUT",
-            InvalidApiKey => "INVALID_API_KEY",
-            InvalidSignature => "INVALID_SIGNATURE",
-            MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
-            QuotaExceeded => "QUOTA_EXCEEDED",
-            RequestTooLarge => "REQUEST_TOO_LARGE",
-            ResourceNotFound => "RESOURCE_NOT_FOUND",
-            Throttled => "THROTTLED",
-            Unauthorized => "UNAUTHORIZED",
-            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            WafFiltered => "WAF_FILTERED",
-            EdgeBadRequest => "WASMGATE_BAD_REQUEST",
-            EdgeRequestTimeout => "WASMGATE_REQUEST_TIMEOUT",
-            EdgeHeadersTooLarge => "WASMGATE_HEADERS_TOO_LARGE",
-            EdgeOverloaded => "WASMGATE_OVERLOADED",
+            ResponseType::EdgeBadRequest => "WASMGATE_BAD_REQUEST",
+            ResponseType::EdgeRequestTimeout => "WASMGATE_REQUEST_TIMEOUT",
+            ResponseType::EdgeHeadersTooLarge => "WASMGATE_HEADERS_TOO_LARGE",
+            ResponseType::EdgeOverloaded => "WASMGATE_OVERLOADED",
+            aws => AWS_TYPES.iter().find(|(t, _)| *t == aws).map_or("", |(_, n)| n),
         }
     }
 
@@ -373,6 +338,18 @@ impl std::fmt::Display for GatewayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for (t, name) in AWS_TYPES {
+            assert_eq!(t.name(), *name);
+            assert_eq!(ResponseType::from_name(name), Some(*t));
+            assert!(!t.is_edge());
+        }
+        assert_eq!(AWS_TYPES.len(), 21);
+        assert!(ResponseType::EdgeOverloaded.is_edge());
+        assert_eq!(ResponseType::from_name("WASMGATE_OVERLOADED"), None);
+    }
 
     #[test]
     fn default_bodies_are_compact_json() {

@@ -432,10 +432,7 @@ impl Parser {
             match end {
                 Closer::ElseIf(c) => cond = c,
                 Closer::Else => {
-                    let (body, end) = self.block()?;
-                    if !matches!(end, Closer::End) {
-                        return Err(self.error_at(start, "#if without #end"));
-                    }
+                    let body = self.body_until_end(start, "#if")?;
                     return Ok(Node::If { branches, otherwise: Some(body) });
                 }
                 Closer::End => return Ok(Node::If { branches, otherwise: None }),
@@ -444,16 +441,31 @@ impl Parser {
         }
     }
 
-    fn foreach(&mut self) -> Result<Node> {
-        let start = self.pos;
+    /// `(` and a plain variable (`$name`), as `#foreach` and `#define` open; `usage` is the
+    /// directive written correctly, for the message.
+    fn open_with_variable(&mut self, directive: &str, usage: &str) -> Result<String> {
         self.skip_hspace();
-        self.expect('(', "after #foreach")?;
+        self.expect('(', &format!("after {directive}"))?;
         self.skip_ws();
         let at = self.pos;
-        let var = match self.try_reference()? {
-            Some(r) if r.parts.is_empty() => r.root,
-            _ => return Err(self.error_at(at, "#foreach needs a variable: #foreach($item in $list)")),
-        };
+        match self.try_reference()? {
+            Some(r) if r.parts.is_empty() => Ok(r.root),
+            _ => Err(self.error_at(at, format!("{directive} needs a variable: {usage}"))),
+        }
+    }
+
+    /// The body of a block directive, up to its `#end`.
+    fn body_until_end(&mut self, start: usize, directive: &str) -> Result<Block> {
+        let (body, end) = self.block()?;
+        if !matches!(end, Closer::End) {
+            return Err(self.error_at(start, format!("{directive} without #end")));
+        }
+        Ok(body)
+    }
+
+    fn foreach(&mut self) -> Result<Node> {
+        let start = self.pos;
+        let var = self.open_with_variable("#foreach", "#foreach($item in $list)")?;
         self.skip_ws();
         // Velocity 1.7 accepts `#foreach($x $list)` and then loops zero times.
         let has_in = self.starts_with("in") && !self.peek_at(2).is_some_and(|c| c.is_ascii_alphanumeric());
@@ -466,30 +478,17 @@ impl Parser {
         self.skip_ws();
         self.expect(')', "to close #foreach")?;
         self.eat_line_end();
-        let (body, end) = self.block()?;
-        if !matches!(end, Closer::End) {
-            return Err(self.error_at(start, "#foreach without #end"));
-        }
+        let body = self.body_until_end(start, "#foreach")?;
         Ok(Node::Foreach { var, iterable, body })
     }
 
     fn define(&mut self) -> Result<Node> {
         let start = self.pos;
-        self.skip_hspace();
-        self.expect('(', "after #define")?;
-        self.skip_ws();
-        let at = self.pos;
-        let name = match self.try_reference()? {
-            Some(r) if r.parts.is_empty() => r.root,
-            _ => return Err(self.error_at(at, "#define needs a variable: #define($block)")),
-        };
+        let name = self.open_with_variable("#define", "#define($block)")?;
         self.skip_ws();
         self.expect(')', "to close #define")?;
         self.eat_line_end();
-        let (body, end) = self.block()?;
-        if !matches!(end, Closer::End) {
-            return Err(self.error_at(start, "#define without #end"));
-        }
+        let body = self.body_until_end(start, "#define")?;
         Ok(Node::Define { name, body })
     }
 
@@ -528,10 +527,7 @@ impl Parser {
         self.eat_line_end();
         // Defined before its body is parsed, so a macro may call itself.
         self.macros.insert(name.clone(), Rc::new(Macro { params: params.clone(), body: Vec::new() }));
-        let (body, end) = self.block()?;
-        if !matches!(end, Closer::End) {
-            return Err(self.error_at(start, "#macro without #end"));
-        }
+        let body = self.body_until_end(start, "#macro")?;
         self.macros.insert(name, Rc::new(Macro { params, body }));
         Ok(())
     }
