@@ -224,6 +224,20 @@ impl Namespace {
         Ok(self.tree.get(key)?.and_then(|raw| decode(&raw, now).map(|(_, p)| p.to_vec())))
     }
 
+    /// Waits until every write so far is on disk.
+    ///
+    /// The flush runs on a Tokio blocking thread, not through sled's `flush_async`: that one
+    /// waits on sled's own small I/O pool, and when every thread of that pool is waiting for a
+    /// flush, the buffer write they wait for is queued behind them and never runs (a deadlock
+    /// seen with several gateways flushing at once).
+    async fn flush(&self) -> Result<(), StateError> {
+        let tree = self.tree.clone();
+        tokio::task::spawn_blocking(move || tree.flush())
+            .await
+            .map_err(|e| StateError::Storage(sled::Error::ReportableBug(format!("flush task: {e}"))))??;
+        Ok(())
+    }
+
     /// Writes a key; durable when this returns.
     pub async fn set(&self, key: &str, value: &[u8], ttl_seconds: Option<u32>) -> Result<(), StateError> {
         self.check_key(key)?;
@@ -235,7 +249,7 @@ impl Namespace {
         self.check_quota(key, current.as_deref(), encoded.len())?;
         let old = self.tree.insert(key, encoded.as_slice())?;
         self.account(key, old.as_deref(), Some(encoded.len()));
-        self.tree.flush_async().await?;
+        self.flush().await?;
         Ok(())
     }
 
@@ -244,7 +258,7 @@ impl Namespace {
         self.check_key(key)?;
         let old = self.tree.remove(key)?;
         self.account(key, old.as_deref(), None);
-        self.tree.flush_async().await?;
+        self.flush().await?;
         Ok(old.is_some_and(|raw| decode(&raw, now_ms()).is_some()))
     }
 
@@ -282,7 +296,7 @@ impl Namespace {
         } else {
             self.usage.fetch_sub((old_len - new_len) as u64, Ordering::AcqRel);
         }
-        self.tree.flush_async().await?;
+        self.flush().await?;
         Ok(value)
     }
 
@@ -436,5 +450,46 @@ mod concurrent_open_tests {
         let _a = StateStore::open(dir.path(), StateLimits::default()).unwrap();
         let err = StateStore::open(dir.path(), StateLimits::default()).err().expect("second open must fail");
         assert!(format!("{err:#}").contains("could not acquire lock"), "{err:#}");
+    }
+}
+
+#[cfg(test)]
+mod concurrent_write_tests {
+    use super::*;
+
+    /// Many writers on several stores at once, as parallel gateways in one process do. With
+    /// sled's `flush_async` this deadlocked once every thread of sled's I/O pool waited for a
+    /// flush whose buffer write was queued behind them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_durable_writes_on_several_stores_all_finish() {
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let stores: Vec<_> = dirs.iter().map(|d| StateStore::open(d.path(), StateLimits::default()).unwrap()).collect();
+        let mut tasks = Vec::new();
+        for (s, store) in stores.iter().enumerate() {
+            for w in 0..16 {
+                let ns = store.namespace(&format!("p{w}"), DEFAULT_NAMESPACE_BYTES).unwrap();
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..25 {
+                        ns.set(&format!("k{i}"), format!("{s}/{w}/{i}").as_bytes(), None).await.unwrap();
+                        ns.increment("n", 1, None).await.unwrap();
+                    }
+                    ns
+                }));
+            }
+        }
+        let all = async {
+            let mut namespaces = Vec::new();
+            for t in tasks {
+                namespaces.push(t.await.unwrap());
+            }
+            namespaces
+        };
+        let namespaces = tokio::time::timeout(std::time::Duration::from_secs(120), all)
+            .await
+            .expect("durable writes never finished");
+        for ns in namespaces {
+            assert_eq!(ns.get("n").unwrap().as_deref(), Some(&b"25"[..]));
+            assert_eq!(ns.list_keys("k", 100).unwrap().len(), 25);
+        }
     }
 }
