@@ -54,6 +54,8 @@ fn request() -> types::AuthorizerRequest {
             stage_variables: Vec::new(),
             principal_id: None,
             authorizer_context: Vec::new(),
+            account_id: "123456789012".into(),
+            extra: Vec::new(),
         },
     }
 }

@@ -144,12 +144,21 @@ pub struct GatewayError {
     pub cause: Option<anyhow::Error>,
     /// Close the connection after answering (the request body was not read).
     pub close: bool,
+    /// `$context.error.validationErrorString`: why the request body failed its model.
+    pub validation_errors: Option<String>,
 }
 
 impl GatewayError {
     /// An error of `response_type` with `message`.
     pub fn new(response_type: ResponseType, message: impl Into<String>) -> GatewayError {
-        GatewayError { response_type, status: None, message: Some(message.into()), cause: None, close: false }
+        GatewayError {
+            response_type,
+            status: None,
+            message: Some(message.into()),
+            cause: None,
+            close: false,
+            validation_errors: None,
+        }
     }
 
     /// 403 `{"message":"Missing Authentication Token"}`: no such stage, resource or method.
@@ -160,6 +169,12 @@ impl GatewayError {
     /// 500 `{"message":"Internal server error"}` for a configuration problem.
     pub fn configuration(cause: anyhow::Error) -> GatewayError {
         GatewayError::new(ResponseType::ApiConfigurationError, "Internal server error").with_cause(cause)
+    }
+
+    /// Attaches the validation errors (`$context.error.validationErrorString`).
+    pub fn with_validation_errors(mut self, errors: String) -> GatewayError {
+        self.validation_errors = Some(errors);
+        self
     }
 
     /// Attaches a cause for the log.
@@ -297,7 +312,7 @@ fn substitute(
                 "message" => err.message.clone(),
                 "messageString" => Some(err.message_string()),
                 "responseType" => Some(err.response_type.name().to_string()),
-                "validationErrorString" => Some(String::new()),
+                "validationErrorString" => err.validation_errors.clone(),
                 _ => None,
             }
             .or(Some(String::new()))

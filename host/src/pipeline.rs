@@ -7,7 +7,7 @@
 //! becomes a gateway response. See `docs/pipeline.md`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -21,7 +21,7 @@ use crate::gateway::{Api, CachedDecision, Snapshot, VTL_PLUGIN};
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::http_client::{GatewayBody, full_body};
 use crate::manifest::{
-    Authorization, AuthorizerDef, AuthorizerKind, IdentitySource, IntegrationDef, IntegrationKind,
+    Authorization, AuthorizerDef, AuthorizerKind, BodyPath, IdentitySource, IntegrationDef, IntegrationKind,
     IntegrationResponseDef, MethodDef, ParamLocation, ParamSource, ParamTarget, Passthrough, ResourceDef, StageDef,
     TransformDef,
 };
@@ -165,6 +165,11 @@ struct RequestCtx<'a> {
     request_time_epoch: u64,
     principal_id: Option<String>,
     authorizer_context: Vec<(String, String)>,
+    /// The method request body, once read (non-proxy integrations read it whole).
+    body: Option<Bytes>,
+    /// The body parsed as JSON for `method.request.body.<JSONPath>` mappings, once asked
+    /// for; `None` when it is not JSON.
+    body_json: OnceLock<Option<serde_json::Value>>,
 }
 
 /// A request that failed, with what its gateway response may draw on.
@@ -285,9 +290,18 @@ async fn phases(ctx: &mut RequestCtx<'_>, body: Incoming) -> Result<Response<Gat
             };
             http_proxy(ctx, method.as_deref(), uri, body, outcome).await
         }
-        IntegrationKind::Http { method, uri } => http(ctx, method.as_deref(), uri, body.read().await?).await,
-        IntegrationKind::Mock => mock(ctx, body.read().await?).await,
-        IntegrationKind::Plugin { plugin } => plugin_integration(ctx, plugin, body.read().await?).await,
+        IntegrationKind::Http { method, uri } => {
+            ctx.body = Some(body.read().await?);
+            http(ctx, method.as_deref(), uri).await
+        }
+        IntegrationKind::Mock => {
+            ctx.body = Some(body.read().await?);
+            mock(ctx).await
+        }
+        IntegrationKind::Plugin { plugin } => {
+            ctx.body = Some(body.read().await?);
+            plugin_integration(ctx, plugin).await
+        }
     }
 }
 
@@ -352,7 +366,7 @@ fn validate_body(
     };
     let invalid = |detail: String| {
         tracing::debug!(request_id = ctx.request_id, %detail, "request body failed validation");
-        GatewayError::new(ResponseType::BadRequestBody, "Invalid request body")
+        GatewayError::new(ResponseType::BadRequestBody, "Invalid request body").with_validation_errors(detail)
     };
     let instance: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Value::Object(Default::default())
@@ -453,6 +467,8 @@ fn method_request<'a>(
         request_time_epoch: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
         principal_id: None,
         authorizer_context: Vec::new(),
+        body: None,
+        body_json: OnceLock::new(),
     })
 }
 
@@ -524,6 +540,8 @@ impl RequestCtx<'_> {
             stage_variables: self.stage.variables.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             principal_id: self.principal_id.clone(),
             authorizer_context: self.authorizer_context.clone(),
+            account_id: self.snapshot.config.account_id.clone(),
+            extra: Vec::new(),
         }
     }
 
@@ -565,7 +583,51 @@ impl RequestCtx<'_> {
             ParamSource::StageVariable(n) => self.stage_variable(n).map(str::to_string),
             ParamSource::Context(n) => self.context_value(n),
             ParamSource::Literal(v) => Some(v.clone()),
+            ParamSource::RequestBody(None) => self.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
+            ParamSource::RequestBody(Some(path)) => json_path_value(self.body_json().as_ref()?, path),
+            // Integration response values: see `response_source_value`.
+            ParamSource::ResponseHeader(_) | ParamSource::ResponseMultiHeader(_) | ParamSource::ResponseBody(_) => None,
         }
+    }
+
+    /// The method request body as JSON (an empty body is `{}`, as for `$input.json`).
+    fn body_json(&self) -> &Option<serde_json::Value> {
+        self.body_json.get_or_init(|| parse_json_body(self.body.as_deref().unwrap_or_default()))
+    }
+
+    /// `requestParameters` that read the body through a JSONPath need a JSON body: else 400
+    /// `Invalid JSON in request body`, as in API Gateway.
+    fn check_body_mappings(&self) -> Result<(), GatewayError> {
+        let reads_json = self
+            .method
+            .integration
+            .request_parameters
+            .iter()
+            .any(|(_, s)| matches!(s, ParamSource::RequestBody(Some(_))));
+        if reads_json && self.body_json().is_none() {
+            return Err(GatewayError::new(ResponseType::BadRequestBody, "Invalid JSON in request body"));
+        }
+        Ok(())
+    }
+}
+
+/// A body as JSON; blank is `{}`; `None` when it is not JSON.
+fn parse_json_body(body: &[u8]) -> Option<serde_json::Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(serde_json::Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body).ok()
+}
+
+/// The value a JSONPath mapping gives: a string as it is, anything else as compact JSON;
+/// several matches as a JSON array; no match (or `null`) as no value.
+fn json_path_value(root: &serde_json::Value, path: &BodyPath) -> Option<String> {
+    let nodes = path.query.query(root).all();
+    match nodes.as_slice() {
+        [] | [serde_json::Value::Null] => None,
+        [serde_json::Value::String(s)] => Some(s.clone()),
+        [one] => Some(one.to_string()),
+        many => Some(serde_json::Value::Array(many.iter().map(|v| (*v).clone()).collect()).to_string()),
     }
 }
 
@@ -724,10 +786,20 @@ fn template_engine() -> TransformDef {
     TransformDef { plugin: VTL_PLUGIN.to_string(), template: None }
 }
 
-/// The integration request body: the rendered template, the transform's output, or the body
-/// itself.
-async fn integration_request_body(ctx: &RequestCtx<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
+/// `$context.requestOverride.*` set by the request template: they win over the
+/// integration's `requestParameters`.
+#[derive(Debug, Default)]
+struct RequestOverrides {
+    path: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+}
+
+/// The integration request body (the rendered template, the transform's output, or the
+/// method request body itself) and the template's request overrides.
+async fn integration_request_body(ctx: &RequestCtx<'_>) -> Result<(Bytes, RequestOverrides), GatewayError> {
     let integration = &ctx.method.integration;
+    let body = ctx.body.clone().unwrap_or_default();
     let template = request_template(ctx, integration)?;
     let engine;
     let transform = match (&integration.request_transform, template) {
@@ -749,11 +821,14 @@ async fn integration_request_body(ctx: &RequestCtx<'_>, body: Bytes) -> Result<B
                 path_parameters: ctx.path_params.clone(),
                 query: ctx.query.clone(),
                 headers: ctx.forwarded_headers(),
+                integration_headers: Vec::new(),
                 context: ctx.context(),
             };
-            Ok(run_transform(ctx, t, &input).await?.body.into())
+            let out = run_transform(ctx, t, &input).await?;
+            let overrides = RequestOverrides { path: out.path_parameters, query: out.query, headers: out.headers };
+            Ok((out.body.into(), overrides))
         }
-        None => Ok(template.map_or(body, |t| Bytes::from(t.clone()))),
+        None => Ok((template.map_or(body, |t| Bytes::from(t.clone())), RequestOverrides::default())),
     }
 }
 
@@ -780,8 +855,8 @@ async fn run_transform(
 
 // === integration ===
 
-async fn mock(ctx: &RequestCtx<'_>, body: Bytes) -> Result<Response<GatewayBody>, GatewayError> {
-    let request = integration_request_body(ctx, body).await?;
+async fn mock(ctx: &RequestCtx<'_>) -> Result<Response<GatewayBody>, GatewayError> {
+    let (request, _) = integration_request_body(ctx).await?;
     // The request template's output must be JSON with an integer `statusCode`.
     let status = serde_json::from_slice::<serde_json::Value>(&request)
         .ok()
@@ -793,32 +868,37 @@ async fn mock(ctx: &RequestCtx<'_>, body: Bytes) -> Result<Response<GatewayBody>
                 "MOCK integration: the request template output has no integer `statusCode`"
             ))
         })?;
-    integration_response(ctx, status, Bytes::new()).await
+    integration_response(ctx, status, &HeaderMap::new(), Bytes::new()).await
 }
 
-async fn plugin_integration(
-    ctx: &RequestCtx<'_>,
-    plugin: &str,
-    body: Bytes,
-) -> Result<Response<GatewayBody>, GatewayError> {
-    let body = integration_request_body(ctx, body).await?;
+async fn plugin_integration(ctx: &RequestCtx<'_>, plugin: &str) -> Result<Response<GatewayBody>, GatewayError> {
+    ctx.check_body_mappings()?;
+    let (body, overrides) = integration_request_body(ctx).await?;
     let mut headers = ctx.forwarded_headers();
     let mut query = ctx.query.clone();
+    let mut path_parameters = ctx.path_params.clone();
+    let set = |list: &mut Vec<(String, String)>, name: &str, value: String, ignore_case: bool| {
+        list.retain(|(k, _)| if ignore_case { !k.eq_ignore_ascii_case(name) } else { k != name });
+        list.push((name.to_string(), value));
+    };
     for (target, source) in &ctx.method.integration.request_parameters {
         let Some(value) = ctx.source_value(source) else {
             continue;
         };
         match target {
-            ParamTarget::Header(n) => {
-                headers.retain(|(k, _)| !k.eq_ignore_ascii_case(n));
-                headers.push((n.clone(), value));
-            }
-            ParamTarget::Query(n) => {
-                query.retain(|(k, _)| k != n);
-                query.push((n.clone(), value));
-            }
-            ParamTarget::Path(_) => {}
+            ParamTarget::Header(n) => set(&mut headers, n, value, true),
+            ParamTarget::Query(n) => set(&mut query, n, value, false),
+            ParamTarget::Path(n) => set(&mut path_parameters, n, value, false),
         }
+    }
+    for (n, v) in overrides.headers {
+        set(&mut headers, &n, v, true);
+    }
+    for (n, v) in overrides.query {
+        set(&mut query, &n, v, false);
+    }
+    for (n, v) in overrides.path {
+        set(&mut path_parameters, &n, v, false);
     }
     let request = types::IntegrationRequest {
         method: ctx.verb.to_string(),
@@ -826,7 +906,7 @@ async fn plugin_integration(
         query,
         headers,
         body: body.to_vec(),
-        path_parameters: ctx.path_params.clone(),
+        path_parameters,
         context: ctx.context(),
     };
     let p = &ctx.snapshot.plugins[plugin];
@@ -855,23 +935,25 @@ async fn plugin_integration(
                     .with_cause(anyhow::anyhow!("integration plugin `{plugin}` returned status {}", resp.status))
             })?;
         let transform = ctx.method.integration.response_transform.as_ref();
-        return respond_with_transform(ctx, transform, status, headers, resp.body.into(), None).await;
+        let integration_headers = resp.headers.clone();
+        return respond_with_transform(ctx, transform, status, headers, integration_headers, resp.body.into(), None)
+            .await;
     }
-    integration_response(ctx, resp.status, resp.body.into()).await
+    integration_response(ctx, resp.status, &headers, resp.body.into()).await
 }
 
-/// The backend request's method, URL and headers, from the integration's URI and mappings.
-/// `client`: forward the client's headers and query string (HTTP_PROXY), or send only what is
-/// mapped (HTTP).
+/// The backend request's method, URL and headers, from the integration's URI, its mappings
+/// and the template's overrides. `client`: forward the client's headers and query string
+/// (HTTP_PROXY), or send only what is mapped (HTTP).
 fn backend_head(
     ctx: &RequestCtx<'_>,
     backend_method: Option<&str>,
     uri: &str,
     client: bool,
+    overrides: &RequestOverrides,
 ) -> Result<(Method, http::Uri, HeaderMap), GatewayError> {
     let integration = &ctx.method.integration;
     let mut url = substitute_stage_variables(uri, |n| ctx.stage_variable(n));
-    let mut extra_query = Vec::new();
     let mut headers = HeaderMap::with_capacity(ctx.headers.len() + 2);
     if client {
         for (k, v) in &ctx.headers {
@@ -880,41 +962,55 @@ fn backend_head(
             }
         }
     }
-    for (target, source) in &integration.request_parameters {
-        let value = ctx.source_value(source);
+    // Path placeholders and their (percent-encoded) values, and the query string pairs.
+    let mut path: Vec<(&str, String)> = Vec::new();
+    let mut extra_query: Vec<(&str, &str)> = Vec::new();
+    let mapped: Vec<(&ParamTarget, Option<String>)> =
+        integration.request_parameters.iter().map(|(t, s)| (t, ctx.source_value(s))).collect();
+    for ((target, value), (_, source)) in mapped.iter().zip(&integration.request_parameters) {
         match target {
             ParamTarget::Path(n) => {
-                let v = value.as_deref().map(|v| path_value(source, v)).unwrap_or_default();
-                url = url.replace(&format!("{{{n}}}"), &v);
+                let encoded = matches!(source, ParamSource::Path(_));
+                path.push((n, value.as_deref().map(|v| path_value(encoded, v)).unwrap_or_default()));
             }
             ParamTarget::Query(n) => {
                 if let Some(v) = value {
-                    extra_query.push((n.clone(), v));
+                    extra_query.push((n, v));
                 }
             }
             ParamTarget::Header(n) => {
-                let lower = n.to_ascii_lowercase();
-                // Mapped Connection, Expect, Proxy-Authenticate, TE and Via are not sent (§0.3).
-                if ["connection", "expect", "proxy-authenticate", "te", "via"].contains(&lower.as_str()) {
-                    continue;
-                }
-                if let (Some(v), Ok(name)) = (value, HeaderName::from_bytes(n.as_bytes())) {
-                    let v = HeaderValue::from_str(&v).map_err(|e| GatewayError::configuration(e.into()))?;
-                    headers.insert(name, v);
+                if let Some(v) = value {
+                    set_integration_header(&mut headers, n, v)?;
                 }
             }
         }
     }
-    let mut query = if client { ctx.raw_query.clone().unwrap_or_default() } else { String::new() };
-    for (k, v) in &extra_query {
-        if !query.is_empty() {
-            query.push('&');
+    for (n, v) in &overrides.path {
+        let v = path_value(false, v);
+        match path.iter_mut().find(|(k, _)| k == n) {
+            Some(entry) => entry.1 = v,
+            None => path.push((n, v)),
         }
-        query.push_str(&form_urlencoded::Serializer::new(String::new()).append_pair(k, v).finish());
+    }
+    for (n, v) in &overrides.query {
+        extra_query.retain(|(k, _)| k != n);
+        extra_query.push((n, v));
+    }
+    for (n, v) in &overrides.headers {
+        set_integration_header(&mut headers, n, v)?;
+    }
+    for (n, v) in &path {
+        url = url.replace(&format!("{{{n}}}"), v);
+    }
+    let mut query = if client { ctx.raw_query.clone().unwrap_or_default() } else { String::new() };
+    if !extra_query.is_empty() {
+        let mut pairs = form_urlencoded::Serializer::for_suffix(query, 0);
+        pairs.extend_pairs(extra_query);
+        query = pairs.finish();
     }
     if !query.is_empty() {
         url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(&query);
+        url.push_str(query.trim_start_matches('&'));
     }
     let target: http::Uri =
         url.parse().map_err(|e| GatewayError::configuration(anyhow::anyhow!("integration URL `{url}`: {e}")))?;
@@ -926,6 +1022,20 @@ fn backend_head(
         None => ctx.verb.clone(),
     };
     Ok((method, target, headers))
+}
+
+/// Sets a mapped or overridden integration request header. Connection, Expect,
+/// Proxy-Authenticate, TE and Via are not sent (§0.3).
+fn set_integration_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), GatewayError> {
+    let lower = name.to_ascii_lowercase();
+    if ["connection", "expect", "proxy-authenticate", "te", "via"].contains(&lower.as_str()) {
+        return Ok(());
+    }
+    let name = HeaderName::from_bytes(lower.as_bytes())
+        .map_err(|_| GatewayError::configuration(anyhow::anyhow!("invalid integration request header `{name}`")))?;
+    let value = HeaderValue::from_str(value).map_err(|e| GatewayError::configuration(e.into()))?;
+    headers.insert(name, value);
+    Ok(())
 }
 
 /// Sends a backend request under the integration's timeout.
@@ -955,11 +1065,11 @@ async fn http(
     ctx: &RequestCtx<'_>,
     backend_method: Option<&str>,
     uri: &str,
-    body: Bytes,
 ) -> Result<Response<GatewayBody>, GatewayError> {
+    ctx.check_body_mappings()?;
     let content_type = ctx.header("content-type").map(str::to_string);
-    let body = integration_request_body(ctx, body).await?;
-    let (method, target, mut headers) = backend_head(ctx, backend_method, uri, false)?;
+    let (body, overrides) = integration_request_body(ctx).await?;
+    let (method, target, mut headers) = backend_head(ctx, backend_method, uri, false, &overrides)?;
     if !headers.contains_key(header::CONTENT_TYPE) {
         let ct = content_type.unwrap_or_else(|| "application/json".into());
         if let Ok(v) = HeaderValue::from_str(&ct) {
@@ -972,9 +1082,10 @@ async fn http(
     *request.headers_mut() = headers;
     let resp = send_backend(ctx, request, None).await?;
     let status = resp.status().as_u16();
+    let (parts, resp_body) = resp.into_parts();
     let limits = &ctx.snapshot.config.limits;
     let (guarded, _) = GuardedBody::new(
-        resp.into_body(),
+        resp_body,
         limits.max_body_bytes,
         std::time::Duration::from_millis(ctx.method.integration.timeout.as_millis() as u64),
     );
@@ -982,7 +1093,7 @@ async fn http(
         GatewayError::new(ResponseType::IntegrationFailure, "Network error communicating with endpoint")
             .with_cause(anyhow::anyhow!("reading the backend response: {e:?}"))
     })?;
-    integration_response(ctx, status, body).await
+    integration_response(ctx, status, &parts.headers, body).await
 }
 
 async fn http_proxy(
@@ -992,7 +1103,7 @@ async fn http_proxy(
     body: GatewayBody,
     outcome: Option<BodyOutcome>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
-    let (method, target, headers) = backend_head(ctx, backend_method, uri, true)?;
+    let (method, target, headers) = backend_head(ctx, backend_method, uri, true, &RequestOverrides::default())?;
     let mut request = Request::new(body);
     *request.method_mut() = method;
     *request.uri_mut() = target;
@@ -1036,10 +1147,11 @@ const SEGMENT: &percent_encoding::AsciiSet =
 /// percent-encoded (and a greedy value keeps its slashes); values from other sources are
 /// decoded, so they are encoded here. Either way `.` and `..` segments are encoded, so a
 /// value cannot walk up the backend's path.
-fn path_value(source: &ParamSource, value: &str) -> String {
-    let encoded = match source {
-        ParamSource::Path(_) => value.to_string(),
-        _ => percent_encoding::utf8_percent_encode(value, SEGMENT).to_string(),
+fn path_value(already_encoded: bool, value: &str) -> String {
+    let encoded = if already_encoded {
+        value.to_string()
+    } else {
+        percent_encoding::utf8_percent_encode(value, SEGMENT).to_string()
     };
     encoded
         .split('/')
@@ -1088,6 +1200,7 @@ fn select_response(responses: &[IntegrationResponseDef], status: u16) -> Option<
 async fn integration_response(
     ctx: &RequestCtx<'_>,
     status: u16,
+    integration_headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let selected = select_response(&ctx.method.integration.responses, status).ok_or_else(|| {
@@ -1103,11 +1216,39 @@ async fn integration_response(
         .or_else(|| selected.templates.get_key_value("application/json"))
         .or_else(|| selected.templates.iter().next());
     let mut headers = HeaderMap::new();
-    for (k, v) in &selected.headers {
-        if !set_response_header(&mut headers, k, v, false) {
-            return Err(GatewayError::configuration(anyhow::anyhow!("invalid response header `{k}`")));
+    let body_json = OnceLock::new();
+    for (k, source) in &selected.headers {
+        let value = match source {
+            ParamSource::ResponseHeader(n) => integration_headers
+                .get_all(n.as_str())
+                .iter()
+                .next_back()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            ParamSource::ResponseMultiHeader(n) => {
+                let all: Vec<String> = integration_headers
+                    .get_all(n.as_str())
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect();
+                (!all.is_empty()).then(|| all.join(","))
+            }
+            ParamSource::ResponseBody(None) => Some(String::from_utf8_lossy(&body).into_owned()),
+            ParamSource::ResponseBody(Some(path)) => {
+                let Some(root) = body_json.get_or_init(|| parse_json_body(&body)) else {
+                    return Err(GatewayError::configuration(anyhow::anyhow!(
+                        "responseParameters `{k}`: the integration response body is not JSON"
+                    )));
+                };
+                json_path_value(root, path)
+            }
+            other => ctx.source_value(other),
+        };
+        let Some(value) = value else { continue };
+        if !set_response_header(&mut headers, k, &value, false) {
+            return Err(GatewayError::configuration(anyhow::anyhow!("invalid response header `{k}: {value}`")));
         }
     }
+    let integration_headers = header_pairs(integration_headers);
     // The template, rendered over the integration's body, is the body; a response transform
     // of the manifest gets the template and the body and produces the body instead.
     let explicit = ctx.method.integration.response_transform.clone();
@@ -1121,7 +1262,12 @@ async fn integration_response(
         let ct = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json"));
         headers.insert(header::CONTENT_TYPE, ct);
     }
-    respond_with_transform(ctx, transform.as_ref(), method_status, headers, body, template).await
+    respond_with_transform(ctx, transform.as_ref(), method_status, headers, integration_headers, body, template).await
+}
+
+/// Headers as `(name, value)` pairs.
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 
 /// Applies the response transform, if any, and builds the method response.
@@ -1130,6 +1276,7 @@ async fn respond_with_transform(
     transform: Option<&TransformDef>,
     mut status: StatusCode,
     mut headers: HeaderMap,
+    integration_headers: Vec<(String, String)>,
     mut body: Bytes,
     template: Option<String>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
@@ -1142,10 +1289,8 @@ async fn respond_with_transform(
             status_code: Some(status.as_u16()),
             path_parameters: ctx.path_params.clone(),
             query: ctx.query.clone(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                .collect(),
+            headers: ctx.forwarded_headers(),
+            integration_headers,
             context: ctx.context(),
         };
         let out = run_transform(ctx, t, &input).await?;
@@ -1189,13 +1334,13 @@ mod tests {
 
     #[test]
     fn path_values_cannot_escape() {
-        let path = ParamSource::Path("proxy".into());
-        let query = ParamSource::Query("q".into());
-        assert_eq!(path_value(&path, "a/b%2Fc/d"), "a/b%2Fc/d");
-        assert_eq!(path_value(&path, "../../admin"), "%2E%2E/%2E%2E/admin");
-        assert_eq!(path_value(&path, "a/./b"), "a/%2E/b");
-        assert_eq!(path_value(&query, "a b/c?d#e"), "a%20b%2Fc%3Fd%23e");
-        assert_eq!(path_value(&query, ".."), "%2E%2E");
+        // Values from the request path are already encoded; others are not.
+        let (path, query) = (true, false);
+        assert_eq!(path_value(path, "a/b%2Fc/d"), "a/b%2Fc/d");
+        assert_eq!(path_value(path, "../../admin"), "%2E%2E/%2E%2E/admin");
+        assert_eq!(path_value(path, "a/./b"), "a/%2E/b");
+        assert_eq!(path_value(query, "a b/c?d#e"), "a%20b%2Fc%3Fd%23e");
+        assert_eq!(path_value(query, ".."), "%2E%2E");
     }
 
     #[test]

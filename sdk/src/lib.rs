@@ -146,7 +146,14 @@ pub mod transform {
     impl TransformOutput {
         /// An output with this body and nothing else changed.
         pub fn body(body: impl Into<Vec<u8>>) -> Self {
-            TransformOutput { body: body.into(), content_type: None, status_code: None, headers: Vec::new() }
+            TransformOutput {
+                body: body.into(),
+                content_type: None,
+                status_code: None,
+                headers: Vec::new(),
+                path_parameters: Vec::new(),
+                query: Vec::new(),
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ mod hostile;
 mod manifest;
 mod mapping;
 mod mock;
+mod params;
 mod plugins;
 mod process;
 mod proxy;

@@ -344,6 +344,41 @@ pub enum ParamSource {
     Context(String),
     /// `'literal'`.
     Literal(String),
+    /// `method.request.body` (`None`: the whole body) or `method.request.body.<JSONPath>`.
+    RequestBody(Option<BodyPath>),
+    /// `integration.response.header.X` (the last value).
+    ResponseHeader(String),
+    /// `integration.response.multivalueheader.X` (all values, comma-joined).
+    ResponseMultiHeader(String),
+    /// `integration.response.body` (`None`: the whole body) or `integration.response.body.<JSONPath>`.
+    ResponseBody(Option<BodyPath>),
+}
+
+impl ParamSource {
+    /// Does the source read the method request body?
+    pub fn reads_request_body(&self) -> bool {
+        matches!(self, ParamSource::RequestBody(_))
+    }
+}
+
+/// A JSONPath into a JSON body, as mapping expressions write it (`a.b[0].c` for `$.a.b[0].c`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyPath {
+    /// The path as the manifest wrote it, after `body.`.
+    pub text: String,
+    /// The compiled query (RFC 9535 JSONPath).
+    pub query: serde_json_path::JsonPath,
+}
+
+/// Which mapping sources a place accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MappingPhase {
+    /// `requestParameters` of an integration: method request values.
+    Request,
+    /// `responseParameters` of an integration response: integration response values.
+    Response,
+    /// `responseParameters` of a gateway response: method request values, no body.
+    GatewayResponse,
 }
 
 /// An integration response.
@@ -353,8 +388,8 @@ pub struct IntegrationResponseDef {
     pub status: u16,
     /// The selection regex (whole-string match); `None` = default.
     pub selection: Option<Regex>,
-    /// Static response headers.
-    pub headers: Vec<(String, String)>,
+    /// `responseParameters`: method response headers and where their values come from.
+    pub headers: Vec<(String, ParamSource)>,
     /// Bodies by media type.
     pub templates: BTreeMap<String, String>,
 }
@@ -688,7 +723,10 @@ fn resolve_api(
             };
             http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| bad(&pat, format!("`{name}` is not a valid header name")))?;
-            headers.push((name.to_string(), parse_param_source(value).map_err(|m| bad(&pat, m))?));
+            headers.push((
+                name.to_string(),
+                parse_param_source(value, MappingPhase::GatewayResponse).map_err(|m| bad(&pat, m))?,
+            ));
         }
         gateway_responses
             .insert(kind, GatewayResponseDef { status, headers, templates: lower_keys(&g.response_templates) });
@@ -947,7 +985,7 @@ fn resolve_integration(
                 "keys are integration.request.path.X, integration.request.querystring.X or integration.request.header.X",
             ));
         };
-        let source = parse_param_source(value).map_err(|msg| bad(&pat, msg))?;
+        let source = parse_param_source(value, MappingPhase::Request).map_err(|msg| bad(&pat, msg))?;
         request_parameters.push((target, source));
     }
     let kind = match i.kind.as_str() {
@@ -1058,10 +1096,10 @@ fn resolve_integration(
             let Some(name) = key.strip_prefix("method.response.header.") else {
                 return Err(bad(pat, "keys are method.response.header.X"));
             };
-            let Some(literal) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) else {
-                return Err(bad(pat, "only static values ('value') are supported yet"));
-            };
-            headers.push((name.to_string(), literal.to_string()));
+            http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| bad(&pat, format!("`{name}` is not a valid header name")))?;
+            headers
+                .push((name.to_string(), parse_param_source(value, MappingPhase::Response).map_err(|m| bad(&pat, m))?));
         }
         if i.response_transform.is_none() {
             check_templates(&format!("{rat}.responseTemplates"), &r.response_templates)?;
@@ -1083,6 +1121,17 @@ fn resolve_integration(
         }
     };
     if matches!(kind, IntegrationKind::HttpProxy { .. }) {
+        if let Some(key) = i
+            .request_parameters
+            .keys()
+            .zip(&request_parameters)
+            .find_map(|(k, (_, s))| s.reads_request_body().then_some(k))
+        {
+            return Err(bad(
+                format!("{at}.requestParameters.\"{key}\""),
+                "maps from the request body, which HTTP_PROXY streams to the backend unread (use an HTTP integration)",
+            ));
+        }
         for (key, t) in [("request_transform", &i.request_transform), ("response_transform", &i.response_transform)] {
             if t.is_some() {
                 return Err(bad(
@@ -1141,28 +1190,62 @@ pub fn placeholders(uri: &str) -> Vec<&str> {
     out
 }
 
-fn parse_param_source(v: &str) -> Result<ParamSource, String> {
+fn parse_param_source(v: &str, phase: MappingPhase) -> Result<ParamSource, String> {
+    let body_path = |rest: &str| -> Result<Option<BodyPath>, String> {
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        let Some(path) = rest.strip_prefix('.').filter(|p| !p.is_empty()) else {
+            return Err(format!("`{v}`: a body source is `…body` or `…body.<JSONPath>`"));
+        };
+        let query = serde_json_path::JsonPath::parse(&format!("$.{path}"))
+            .map_err(|e| format!("`{v}`: invalid JSONPath `{path}`: {e}"))?;
+        Ok(Some(BodyPath { text: path.to_string(), query }))
+    };
+    let method_request = phase != MappingPhase::Response;
     let src = if let Some(l) = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
         ParamSource::Literal(l.to_string())
-    } else if let Some(n) = v.strip_prefix("method.request.path.") {
-        ParamSource::Path(n.to_string())
-    } else if let Some(n) = v.strip_prefix("method.request.querystring.") {
-        ParamSource::Query(n.to_string())
-    } else if let Some(n) = v.strip_prefix("method.request.header.") {
-        ParamSource::Header(n.to_string())
-    } else if let Some(n) = v.strip_prefix("method.request.multivaluequerystring.") {
-        ParamSource::MultiQuery(n.to_string())
-    } else if let Some(n) = v.strip_prefix("method.request.multivalueheader.") {
-        ParamSource::MultiHeader(n.to_string())
     } else if let Some(n) = v.strip_prefix("stageVariables.") {
         ParamSource::StageVariable(n.to_string())
     } else if let Some(n) = v.strip_prefix("context.") {
         ParamSource::Context(n.to_string())
-    } else if v.starts_with("method.request.body") {
-        return Err("body sources are not supported yet".into());
+    } else if method_request && let Some(n) = v.strip_prefix("method.request.path.") {
+        ParamSource::Path(n.to_string())
+    } else if method_request && let Some(n) = v.strip_prefix("method.request.querystring.") {
+        ParamSource::Query(n.to_string())
+    } else if method_request && let Some(n) = v.strip_prefix("method.request.header.") {
+        ParamSource::Header(n.to_string())
+    } else if method_request && let Some(n) = v.strip_prefix("method.request.multivaluequerystring.") {
+        ParamSource::MultiQuery(n.to_string())
+    } else if method_request && let Some(n) = v.strip_prefix("method.request.multivalueheader.") {
+        ParamSource::MultiHeader(n.to_string())
+    } else if phase == MappingPhase::Request
+        && let Some(rest) = v.strip_prefix("method.request.body")
+    {
+        ParamSource::RequestBody(body_path(rest)?)
+    } else if phase == MappingPhase::Response
+        && let Some(n) = v.strip_prefix("integration.response.header.")
+    {
+        ParamSource::ResponseHeader(n.to_string())
+    } else if phase == MappingPhase::Response
+        && let Some(n) = v.strip_prefix("integration.response.multivalueheader.")
+    {
+        ParamSource::ResponseMultiHeader(n.to_string())
+    } else if phase == MappingPhase::Response
+        && let Some(rest) = v.strip_prefix("integration.response.body")
+    {
+        ParamSource::ResponseBody(body_path(rest)?)
     } else {
         return Err(format!(
-            "`{v}` is not a mapping source (method.request.path|querystring|header|multivaluequerystring|multivalueheader.X, stageVariables.X, context.X or 'literal')"
+            "`{v}` is not a mapping source here ({})",
+            match phase {
+                MappingPhase::Request =>
+                    "method.request.path|querystring|header|multivaluequerystring|multivalueheader.X, method.request.body[.JSONPath], stageVariables.X, context.X or 'literal'",
+                MappingPhase::Response =>
+                    "integration.response.header|multivalueheader.X, integration.response.body[.JSONPath], stageVariables.X, context.X or 'literal'",
+                MappingPhase::GatewayResponse =>
+                    "method.request.path|querystring|header|multivaluequerystring|multivalueheader.X, stageVariables.X, context.X or 'literal'",
+            }
         ));
     };
     Ok(src)

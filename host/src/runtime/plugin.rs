@@ -152,7 +152,7 @@ impl Plugin {
             Pre::Integration(p, Mutex::default())
         } else {
             return Err("the component exports none of wasmgate:plugin/authorizer, transform or integration \
-                        (was it built against the wasmgate:plugin@0.1.0 WIT?)"
+                        (was it built against the wasmgate:plugin@0.2.0 WIT?)"
                 .into());
         };
         Ok(Arc::new(Plugin { name: def.name.clone(), hash, limits: def.limits, ctx, pre }))

@@ -58,12 +58,12 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
                 world: #world,
                 runtime_path: "::wasmgate_sdk::wit_bindgen::rt",
                 with: {
-                    "wasmgate:plugin/types@0.1.0": ::wasmgate_sdk::bindings::wasmgate::plugin::types,
-                    "wasmgate:plugin/state@0.1.0": ::wasmgate_sdk::bindings::wasmgate::plugin::state,
-                    "wasmgate:plugin/log@0.1.0": ::wasmgate_sdk::bindings::wasmgate::plugin::log,
-                    "wasmgate:plugin/config@0.1.0": ::wasmgate_sdk::bindings::wasmgate::plugin::config,
-                    "wasmgate:plugin/http-client@0.1.0": ::wasmgate_sdk::bindings::wasmgate::plugin::http_client,
-                    "wasmgate:plugin/clock@0.1.0": ::wasmgate_sdk::bindings::wasmgate::plugin::clock,
+                    "wasmgate:plugin/types@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::types,
+                    "wasmgate:plugin/state@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::state,
+                    "wasmgate:plugin/log@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::log,
+                    "wasmgate:plugin/config@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::config,
+                    "wasmgate:plugin/http-client@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::http_client,
+                    "wasmgate:plugin/clock@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::clock,
                 },
             });
 
