@@ -21,9 +21,9 @@ use crate::gateway::{Api, CachedDecision, Snapshot, VTL_PLUGIN};
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::http_client::{GatewayBody, full_body};
 use crate::manifest::{
-    Authorization, AuthorizerDef, AuthorizerKind, BodyPath, IdentitySource, IntegrationDef, IntegrationKind,
-    IntegrationResponseDef, MethodDef, ParamLocation, ParamSource, ParamTarget, Passthrough, ResourceDef, StageDef,
-    TransformDef,
+    Authorization, AuthorizerDef, AuthorizerKind, BodyPath, ContentHandling, IdentitySource, IntegrationDef,
+    IntegrationKind, IntegrationResponseDef, MethodDef, ParamLocation, ParamSource, ParamTarget, Passthrough,
+    ResourceDef, StageDef, TransformDef,
 };
 use crate::runtime::PluginFailure;
 use crate::runtime::bindings::types;
@@ -786,6 +786,56 @@ fn template_engine() -> TransformDef {
     TransformDef { plugin: VTL_PLUGIN.to_string(), template: None }
 }
 
+/// Converts the method request payload per `contentHandling` (spec §1.9); returns it and
+/// whether it is binary now.
+fn convert_request_payload(
+    body: Bytes,
+    binary: bool,
+    handling: Option<ContentHandling>,
+) -> Result<(Bytes, bool), GatewayError> {
+    match (handling, binary) {
+        (None, _) | (Some(ContentHandling::ToBinary), true) | (Some(ContentHandling::ToText), false) => {
+            Ok((body, binary))
+        }
+        (Some(ContentHandling::ToBinary), false) => Ok((base64_decode(&body)?, true)),
+        (Some(ContentHandling::ToText), true) => Ok((base64_encode(&body), false)),
+    }
+}
+
+/// Converts the integration response payload per `contentHandling` and the client's
+/// `Accept` (spec §1.9); returns it and whether it is binary now. Without `contentHandling`,
+/// a text payload for a client that accepts a binary type is base64-decoded, and a binary
+/// payload for a client that accepts text is base64-encoded.
+fn convert_response_payload(
+    body: Bytes,
+    binary: bool,
+    accept_binary: bool,
+    handling: Option<ContentHandling>,
+) -> Result<(Bytes, bool), GatewayError> {
+    match (handling, binary, accept_binary) {
+        (Some(ContentHandling::ToBinary), true, _) | (None, true, true) => Ok((body, true)),
+        (Some(ContentHandling::ToBinary), false, _) | (None, false, true) => Ok((base64_decode(&body)?, true)),
+        (Some(ContentHandling::ToText), true, _) | (None, true, false) => Ok((base64_encode(&body), false)),
+        (Some(ContentHandling::ToText), false, _) | (None, false, false) => Ok((body, false)),
+    }
+}
+
+/// Text → binary conversion: the text must be base64, else 500 (a configuration error).
+fn base64_decode(text: &[u8]) -> Result<Bytes, GatewayError> {
+    use base64::Engine;
+    let trimmed = text.trim_ascii();
+    base64::engine::general_purpose::STANDARD.decode(trimmed).map(Bytes::from).map_err(|e| {
+        GatewayError::configuration(anyhow::anyhow!(
+            "contentHandling CONVERT_TO_BINARY: the payload is not base64: {e}"
+        ))
+    })
+}
+
+fn base64_encode(binary: &[u8]) -> Bytes {
+    use base64::Engine;
+    Bytes::from(base64::engine::general_purpose::STANDARD.encode(binary))
+}
+
 /// `$context.requestOverride.*` set by the request template: they win over the
 /// integration's `requestParameters`.
 #[derive(Debug, Default)]
@@ -800,6 +850,12 @@ struct RequestOverrides {
 async fn integration_request_body(ctx: &RequestCtx<'_>) -> Result<(Bytes, RequestOverrides), GatewayError> {
     let integration = &ctx.method.integration;
     let body = ctx.body.clone().unwrap_or_default();
+    let binary = ctx.api.def.binary_media_types.matches(media_type(ctx.header("content-type")).as_deref());
+    let (body, binary) = convert_request_payload(body, binary, integration.content_handling)?;
+    if binary {
+        // A binary payload is not a template's input: it goes to the integration as it is.
+        return Ok((body, RequestOverrides::default()));
+    }
     let template = request_template(ctx, integration)?;
     let engine;
     let transform = match (&integration.request_transform, template) {
@@ -1210,6 +1266,14 @@ async fn integration_response(
     })?;
     let method_status = StatusCode::from_u16(selected.status).map_err(|e| GatewayError::configuration(e.into()))?;
     let accept = media_type(ctx.header("accept"));
+    let binary_types = &ctx.api.def.binary_media_types;
+    let payload_type = media_type(integration_headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+    let (body, binary) = convert_response_payload(
+        body,
+        binary_types.matches(payload_type.as_deref()),
+        binary_types.matches(accept.as_deref()),
+        selected.content_handling,
+    )?;
     let template = accept
         .as_ref()
         .and_then(|a| selected.templates.get_key_value(a))
@@ -1247,6 +1311,16 @@ async fn integration_response(
         if !set_response_header(&mut headers, k, &value, false) {
             return Err(GatewayError::configuration(anyhow::anyhow!("invalid response header `{k}: {value}`")));
         }
+    }
+    if binary {
+        // A binary body is not a template's input: it is the method response body as it is,
+        // typed by the integration's Content-Type, else the client's Accept.
+        if !headers.contains_key(header::CONTENT_TYPE)
+            && let Some(ct) = payload_type.or(accept).and_then(|t| HeaderValue::from_str(&t).ok())
+        {
+            headers.insert(header::CONTENT_TYPE, ct);
+        }
+        return respond_with_transform(ctx, None, method_status, headers, Vec::new(), body, None).await;
     }
     let integration_headers = header_pairs(integration_headers);
     // The template, rendered over the integration's body, is the body; a response transform

@@ -2,6 +2,7 @@
 //! 127.0.0.1 on a port the OS picks.
 
 mod authorizer;
+mod binary;
 mod durability;
 mod edge;
 mod hostile;

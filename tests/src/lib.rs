@@ -213,8 +213,13 @@ async fn backend_handler(req: Request<Incoming>) -> Result<Response<GatewayBody>
         return Ok(resp);
     }
     if parts.uri.path().starts_with("/raw-echo") {
-        // Like a Lambda function URL returning the event's body: the request body as it came.
-        return Ok(Response::new(full_body(small)));
+        // Like a Lambda function URL returning the event's body: the request body as it came,
+        // with its Content-Type.
+        let mut resp = Response::new(full_body(small));
+        if let Some(ct) = parts.headers.get("content-type") {
+            resp.headers_mut().insert("content-type", ct.clone());
+        }
+        return Ok(resp);
     }
     if parts.uri.path().starts_with("/json-echo") {
         // Like the echo servers of LocalStack's tests: the request body, parsed, under `json`.

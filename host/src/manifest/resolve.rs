@@ -126,6 +126,48 @@ pub struct ApiDef {
     pub resources: Vec<ResourceDef>,
     /// Customized gateway responses.
     pub gateway_responses: BTreeMap<crate::gateway_response::ResponseType, GatewayResponseDef>,
+    /// `binaryMediaTypes`.
+    pub binary_media_types: BinaryMediaTypes,
+}
+
+/// `binaryMediaTypes`: the media types whose payloads are binary (spec §1.9).
+#[derive(Debug, Clone, Default)]
+pub struct BinaryMediaTypes(Vec<String>);
+
+impl BinaryMediaTypes {
+    /// Is a payload of this media type (lower-case, without parameters) binary? `*/*` matches
+    /// everything, `image/*` every `image/…`; a payload without a media type is binary only
+    /// for `*/*`.
+    pub fn matches(&self, media_type: Option<&str>) -> bool {
+        self.0.iter().any(|pattern| match (pattern.as_str(), media_type) {
+            ("*/*", _) => true,
+            (_, None) => false,
+            (p, Some(m)) => match p.strip_suffix("/*") {
+                Some(kind) => m.split('/').next() == Some(kind),
+                None => p == m,
+            },
+        })
+    }
+}
+
+/// `contentHandling`: how a payload is converted between the method and the integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentHandling {
+    /// `CONVERT_TO_BINARY`: text is base64-decoded into binary; binary stays.
+    ToBinary,
+    /// `CONVERT_TO_TEXT`: binary is base64-encoded into text; text stays.
+    ToText,
+}
+
+fn parse_content_handling(at: &str, value: Option<&str>) -> Result<Option<ContentHandling>, Invalid> {
+    match value {
+        None => Ok(None),
+        Some("CONVERT_TO_BINARY") => Ok(Some(ContentHandling::ToBinary)),
+        Some("CONVERT_TO_TEXT") => Ok(Some(ContentHandling::ToText)),
+        Some(other) => {
+            Err(bad(format!("{at}.contentHandling"), format!("`{other}` is not CONVERT_TO_BINARY or CONVERT_TO_TEXT")))
+        }
+    }
 }
 
 /// A customized gateway response.
@@ -274,6 +316,8 @@ pub struct IntegrationDef {
     pub request_transform: Option<TransformDef>,
     /// A transform on the response body.
     pub response_transform: Option<TransformDef>,
+    /// `contentHandling` of the integration request.
+    pub content_handling: Option<ContentHandling>,
 }
 
 /// Integration kinds this gateway runs.
@@ -392,6 +436,8 @@ pub struct IntegrationResponseDef {
     pub headers: Vec<(String, ParamSource)>,
     /// Bodies by media type.
     pub templates: BTreeMap<String, String>,
+    /// `contentHandling` of the response.
+    pub content_handling: Option<ContentHandling>,
 }
 
 /// A transform plugin in one phase.
@@ -732,7 +778,28 @@ fn resolve_api(
             .insert(kind, GatewayResponseDef { status, headers, templates: lower_keys(&g.response_templates) });
     }
 
-    Ok(ApiDef { name: name.to_string(), id, stages, authorizers, resources, gateway_responses })
+    let mut binary_media_types = Vec::new();
+    for (i, t) in api.binary_media_types.iter().enumerate() {
+        // The AWS console and CLI escape `/` as `~1` in patch paths; accept both spellings.
+        let t = t.replace("~1", "/").to_ascii_lowercase();
+        let valid = t.split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'));
+        if !valid {
+            return Err(bad(
+                format!("apis.{name}.binaryMediaTypes[{i}]"),
+                format!("`{t}` is not a media type (type/subtype, `*` allowed)"),
+            ));
+        }
+        binary_media_types.push(t);
+    }
+    Ok(ApiDef {
+        name: name.to_string(),
+        id,
+        stages,
+        authorizers,
+        resources,
+        gateway_responses,
+        binary_media_types: BinaryMediaTypes(binary_media_types),
+    })
 }
 
 fn parse_identity_sources(src: &str) -> Result<Vec<IdentitySource>, String> {
@@ -1109,6 +1176,7 @@ fn resolve_integration(
             selection,
             headers,
             templates: lower_keys(&r.response_templates),
+            content_handling: parse_content_handling(&rat, r.content_handling.as_deref())?,
         });
     }
     let transform = |t: &Option<schema::TransformSpec>, key: &str| -> Result<Option<TransformDef>, Invalid> {
@@ -1153,6 +1221,7 @@ fn resolve_integration(
         request_templates: lower_keys(&i.request_templates),
         passthrough,
         responses,
+        content_handling: parse_content_handling(at, i.content_handling.as_deref())?,
     })
 }
 

@@ -239,6 +239,9 @@ pub struct RestApiSpec {
     /// Customized gateway responses by type (`DEFAULT_4XX`, `UNAUTHORIZED`, …).
     #[serde(default)]
     pub gateway_responses: BTreeMap<String, GatewayResponseSpec>,
+    /// Media types whose payloads are binary (`image/png`, `image/*`, `*/*`).
+    #[serde(default)]
+    pub binary_media_types: Vec<String>,
 }
 
 /// A customized gateway response, after AWS's `GatewayResponse`.
@@ -364,6 +367,8 @@ pub struct IntegrationSpec {
     /// Integration responses by status code.
     #[serde(default)]
     pub integration_responses: BTreeMap<String, IntegrationResponseSpec>,
+    /// `CONVERT_TO_BINARY` or `CONVERT_TO_TEXT`: how the request payload is converted.
+    pub content_handling: Option<String>,
     /// wasmgate: a transform plugin run on the integration request body.
     #[serde(rename = "request_transform")]
     pub request_transform: Option<TransformSpec>,
@@ -388,12 +393,14 @@ pub struct TransformSpec {
 pub struct IntegrationResponseSpec {
     /// A regex matched against the integration's status code; absent = the default response.
     pub selection_pattern: Option<String>,
-    /// `method.response.header.<Name>` → `'static value'`.
+    /// `method.response.header.<Name>` → a mapping source.
     #[serde(default)]
     pub response_parameters: BTreeMap<String, String>,
     /// Response bodies by media type.
     #[serde(default)]
     pub response_templates: BTreeMap<String, String>,
+    /// `CONVERT_TO_BINARY` or `CONVERT_TO_TEXT`: how the response payload is converted.
+    pub content_handling: Option<String>,
 }
 
 /// A stage, after AWS's `Stage`.
