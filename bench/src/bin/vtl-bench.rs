@@ -2,6 +2,9 @@
 //! its sandbox) and prints `template<TAB>µs per render`, for `bench/vtl/run.sh`.
 //!
 //! `vtl-bench <templates dir> <input.json> <context.json> <out dir> <seconds per template>`
+//!
+//! With `VTL_BENCH_ITERS=n`, each template renders exactly `n` times instead (for counting
+//! instructions with callgrind, which a busy machine does not disturb).
 
 use std::time::{Duration, Instant};
 
@@ -37,8 +40,9 @@ fn main() -> anyhow::Result<()> {
         let template = Template::parse(&src, &limits)?;
         let output = template.render(&inputs, &limits)?.output;
         std::fs::write(std::path::Path::new(out).join(format!("wasmgate-{name}.out")), output)?;
+        let iters: Option<u64> = std::env::var("VTL_BENCH_ITERS").ok().and_then(|n| n.parse().ok());
         let (mut n, start) = (0u64, Instant::now());
-        while start.elapsed() < budget {
+        while iters.map_or(start.elapsed() < budget, |max| n < max) {
             std::hint::black_box(template.render(&inputs, &limits)?);
             n += 1;
         }

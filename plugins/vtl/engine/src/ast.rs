@@ -1,5 +1,7 @@
 //! The syntax tree of a template.
 
+use std::rc::Rc;
+
 use crate::value::ArithOp;
 
 /// A sequence of nodes.
@@ -16,14 +18,14 @@ pub enum Node {
     Set { target: Reference, value: Expr },
     /// `#if` / `#elseif` / `#else`.
     If { branches: Vec<(Expr, Block)>, otherwise: Option<Block> },
-    /// `#foreach($var in expr)`.
-    Foreach { var: String, iterable: Expr, body: Block },
+    /// `#foreach($var in expr)`; `var` is the variable's slot.
+    Foreach { var: Slot, iterable: Expr, body: Block },
     /// `#break`.
     Break,
     /// `#stop`.
     Stop,
-    /// `#define($name) … #end`.
-    Define { name: String, body: Block },
+    /// `#define($name) … #end`; `name` is the variable's slot.
+    Define { name: Slot, body: Rc<Block> },
     /// A call of a macro defined with `#macro`.
     MacroCall { name: String, args: Vec<Expr>, source: String },
     /// `#evaluate(expr)`.
@@ -35,6 +37,8 @@ pub enum Node {
 pub struct Reference {
     /// The variable name.
     pub root: String,
+    /// The variable's slot.
+    pub slot: Slot,
     /// What follows it.
     pub parts: Vec<Part>,
     /// `$!`: renders nothing when null.
@@ -63,8 +67,9 @@ pub enum Expr {
     Ref(Reference),
     /// `"…"`: interpolated (a block rendered to a string), or plain when `None`.
     Interpolated(Block),
-    /// `'…'` or a double-quoted string without references or directives.
-    Str(String),
+    /// `'…'` or a double-quoted string without references or directives (shared by every
+    /// value made from it).
+    Str(Rc<str>),
     /// An integer literal (`Integer`, or `Long` when it does not fit).
     Int(i64),
     /// A floating-point literal.
@@ -110,8 +115,72 @@ pub enum CmpOp {
 /// A `#macro` definition.
 #[derive(Debug, Clone)]
 pub struct Macro {
-    /// Parameter names (without `$`).
-    pub params: Vec<String>,
+    /// The parameters' slots.
+    pub params: Vec<Slot>,
     /// Body.
     pub body: Block,
+}
+
+/// Where a variable lives during a rendering: an index into its table of variables, fixed
+/// when the template is parsed, so that no lookup by name happens while rendering.
+pub type Slot = usize;
+
+/// The variables a template names, each with its [`Slot`].
+#[derive(Debug, Clone)]
+pub struct Symbols {
+    names: Vec<String>,
+    slots: rustc_hash::FxHashMap<String, Slot>,
+    /// The template has an `#evaluate`, which may name variables not in this table.
+    pub evaluates: bool,
+}
+
+impl Symbols {
+    /// `$velocityCount`'s slot.
+    pub const VELOCITY_COUNT: Slot = 0;
+    /// `$velocityHasNext`'s slot.
+    pub const VELOCITY_HAS_NEXT: Slot = 1;
+    /// `$foreach`'s slot.
+    pub const FOREACH: Slot = 2;
+
+    /// The slot of `name`, allocated when it has none yet.
+    pub fn slot(&mut self, name: &str) -> Slot {
+        if let Some(&slot) = self.slots.get(name) {
+            return slot;
+        }
+        let slot = self.names.len();
+        self.names.push(name.to_string());
+        self.slots.insert(name.to_string(), slot);
+        slot
+    }
+
+    /// The slot of `name`, if the template names it.
+    pub fn get(&self, name: &str) -> Option<Slot> {
+        self.slots.get(name).copied()
+    }
+
+    /// The name of a slot.
+    pub fn name(&self, slot: Slot) -> &str {
+        &self.names[slot]
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+impl Default for Symbols {
+    /// A table with the slots `#foreach` sets.
+    fn default() -> Symbols {
+        let mut s = Symbols { names: Vec::new(), slots: rustc_hash::FxHashMap::default(), evaluates: false };
+        for (name, slot) in [
+            ("velocityCount", Symbols::VELOCITY_COUNT),
+            ("velocityHasNext", Symbols::VELOCITY_HAS_NEXT),
+            ("foreach", Symbols::FOREACH),
+        ] {
+            let allocated = s.slot(name);
+            debug_assert_eq!(allocated, slot);
+        }
+        s
+    }
 }

@@ -4,6 +4,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 
 use crate::render::Env;
@@ -46,76 +48,78 @@ pub struct Overrides {
 fn pairs_map(pairs: &[(String, String)]) -> Value {
     let mut m = JMap::linked();
     for (k, v) in pairs {
-        m.insert(k.clone(), Value::str(v.as_str()));
+        m.put(k.as_str(), Value::str(v.as_str()));
     }
     Value::map(m)
 }
 
-/// Builds the variables of an API Gateway template.
-pub(crate) fn variables(inputs: &Inputs) -> (Vec<(String, Value)>, OverrideMaps) {
-    let mut params = JMap::linked();
-    params.insert("path".into(), pairs_map(&inputs.path));
-    params.insert("querystring".into(), pairs_map(&inputs.querystring));
-    params.insert("header".into(), pairs_map(&inputs.header));
-    let input = Input {
-        body: inputs.body.clone(),
-        parsed: RefCell::new(None),
-        params: Value::map(params),
-        lookup: [&inputs.path, &inputs.querystring, &inputs.header]
-            .into_iter()
-            .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .collect(),
-    };
-
-    let context = match Value::from_json(&serde_json::Value::Object(inputs.context.clone())) {
-        Value::Map(m) => m,
-        _ => Rc::new(RefCell::new(JMap::linked())),
-    };
-    let maps = OverrideMaps {
-        request_header: Rc::new(RefCell::new(JMap::write_once())),
-        request_path: Rc::new(RefCell::new(JMap::write_once())),
-        request_querystring: Rc::new(RefCell::new(JMap::write_once())),
-        response_header: Rc::new(RefCell::new(JMap::write_once())),
-        response: Rc::new(RefCell::new(JMap::write_once())),
-    };
-    let mut request = JMap::linked();
-    request.insert("header".into(), Value::Map(maps.request_header.clone()));
-    request.insert("path".into(), Value::Map(maps.request_path.clone()));
-    request.insert("querystring".into(), Value::Map(maps.request_querystring.clone()));
-    maps.response.borrow_mut().insert("header".into(), Value::Map(maps.response_header.clone()));
-    {
-        let mut c = context.borrow_mut();
-        c.insert("requestOverride".into(), Value::map(request));
-        c.insert("responseOverride".into(), Value::Map(maps.response.clone()));
+/// Builds the variables of an API Gateway template, those `wanted` only (a template that
+/// never names `$context` does not pay for building it).
+pub(crate) fn variables(inputs: &Inputs, wanted: impl Fn(&str) -> bool) -> (Vec<(&'static str, Value)>, OverrideMaps) {
+    let mut vars = Vec::with_capacity(4);
+    let mut maps = OverrideMaps::default();
+    if wanted("input") {
+        vars.push(("input", Value::Object(Rc::new(Input))));
     }
-    let vars = vec![
-        ("input".to_string(), Value::Object(Rc::new(input))),
-        ("util".to_string(), Value::Object(Rc::new(Util))),
-        ("context".to_string(), Value::Map(context)),
-        ("stageVariables".to_string(), pairs_map(&inputs.stage_variables)),
-    ];
+    if wanted("util") {
+        vars.push(("util", Value::Object(Rc::new(Util))));
+    }
+    if wanted("context") {
+        let mut context = JMap::linked();
+        for (k, v) in &inputs.context {
+            context.put(k.as_str(), Value::from_json(v));
+        }
+        let (request_header, request_path, request_querystring, response_header, response) =
+            (write_once(), write_once(), write_once(), write_once(), write_once());
+        let mut request = JMap::linked();
+        request.put("header", Value::Map(request_header.clone()));
+        request.put("path", Value::Map(request_path.clone()));
+        request.put("querystring", Value::Map(request_querystring.clone()));
+        response.borrow_mut().put("header", Value::Map(response_header.clone()));
+        context.put("requestOverride", Value::map(request));
+        context.put("responseOverride", Value::Map(response.clone()));
+        vars.push(("context", Value::map(context)));
+        maps = OverrideMaps {
+            request_header: Some(request_header),
+            request_path: Some(request_path),
+            request_querystring: Some(request_querystring),
+            response_header: Some(response_header),
+            response: Some(response),
+        };
+    }
+    if wanted("stageVariables") {
+        vars.push(("stageVariables", pairs_map(&inputs.stage_variables)));
+    }
     (vars, maps)
 }
 
-/// The maps templates write overrides into.
+fn write_once() -> Rc<RefCell<JMap>> {
+    Rc::new(RefCell::new(JMap::write_once()))
+}
+
+/// The maps templates write overrides into (none when the template has no `$context`).
+#[derive(Default)]
 pub(crate) struct OverrideMaps {
-    request_header: Rc<RefCell<JMap>>,
-    request_path: Rc<RefCell<JMap>>,
-    request_querystring: Rc<RefCell<JMap>>,
-    response_header: Rc<RefCell<JMap>>,
-    response: Rc<RefCell<JMap>>,
+    request_header: Option<Rc<RefCell<JMap>>>,
+    request_path: Option<Rc<RefCell<JMap>>>,
+    request_querystring: Option<Rc<RefCell<JMap>>>,
+    response_header: Option<Rc<RefCell<JMap>>>,
+    response: Option<Rc<RefCell<JMap>>>,
 }
 
 impl OverrideMaps {
     pub(crate) fn collect(&self) -> Overrides {
-        let pairs = |m: &Rc<RefCell<JMap>>| -> Vec<(String, String)> {
-            m.borrow().iter().into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, v.render())).collect()
+        let pairs = |m: &Option<Rc<RefCell<JMap>>>| -> Vec<(String, String)> {
+            let Some(m) = m else { return Vec::new() };
+            m.borrow().ordered().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v.render())).collect()
         };
-        let status = self.response.borrow().get("status").and_then(|v| match v {
-            Value::Int(i) => u16::try_from(*i).ok(),
-            Value::Long(i) => u16::try_from(*i).ok(),
-            Value::Str(s) => s.trim().parse().ok(),
-            _ => None,
+        let status = self.response.as_ref().and_then(|r| {
+            r.borrow().get("status").and_then(|v| match v {
+                Value::Int(i) => u16::try_from(*i).ok(),
+                Value::Long(i) => u16::try_from(*i).ok(),
+                Value::Str(s) => s.trim().parse().ok(),
+                _ => None,
+            })
         });
         Overrides {
             request_headers: pairs(&self.request_header),
@@ -127,70 +131,97 @@ impl OverrideMaps {
     }
 }
 
-/// `$input`.
+/// What `$input` reads in one rendering: the request (borrowed, never copied whole), and
+/// what is derived from it on first use and then shared by every later use.
 #[derive(Debug)]
-struct Input {
-    body: String,
-    parsed: RefCell<Option<std::result::Result<Value, String>>>,
-    params: Value,
-    /// path, querystring, header: the search order of `$input.params(name)`.
-    lookup: Vec<Vec<(String, String)>>,
+pub(crate) struct InputState<'a> {
+    inputs: &'a Inputs,
+    /// `$input.body`.
+    body: Option<Rc<str>>,
+    /// The parsed payload, or why it is not JSON.
+    parsed: Option<std::result::Result<Value, String>>,
+    /// `$input.params()`.
+    params: Option<Value>,
 }
 
-impl Input {
-    fn json_root(&self) -> Result<Value> {
-        let mut parsed = self.parsed.borrow_mut();
-        if parsed.is_none() {
-            let body = self.body.trim();
-            // API Gateway treats an empty payload as an empty JSON object.
-            let result = if body.is_empty() {
-                Ok(Value::map(JMap::linked()))
-            } else {
-                let mut de = serde_json::Deserializer::from_str(body);
-                serde::de::DeserializeSeed::deserialize(crate::value::JsonSeed, &mut de)
-                    .and_then(|v| de.end().map(|()| v))
-                    .map_err(|e| e.to_string())
-            };
-            *parsed = Some(result);
-        }
+impl<'a> InputState<'a> {
+    pub(crate) fn new(inputs: &'a Inputs) -> InputState<'a> {
+        InputState { inputs, body: None, parsed: None, params: None }
+    }
+
+    fn body(&mut self) -> Value {
+        let inputs = self.inputs;
+        // API Gateway shows an empty payload as `{}` (recorded AWS responses).
+        let body =
+            self.body.get_or_insert_with(|| Rc::from(if inputs.body.is_empty() { "{}" } else { inputs.body.as_str() }));
+        Value::Str(body.clone())
+    }
+
+    fn json_root(&mut self) -> Result<Value> {
+        let inputs = self.inputs;
         // The parsed payload is shared by every `$input.path` / `$input.json` of the rendering,
         // as Jayway's readers share the document they read.
-        match parsed.as_ref().expect("parsed above") {
+        let parsed = self.parsed.get_or_insert_with(|| {
+            let body = inputs.body.trim();
+            // API Gateway treats an empty payload as an empty JSON object.
+            if body.is_empty() {
+                Ok(Value::map(JMap::linked()))
+            } else {
+                crate::json::parse(body).map_err(|e| e.to_string())
+            }
+        });
+        match parsed {
             Ok(v) => Ok(v.clone()),
             Err(e) => Err(Error::InvalidJson(e.clone())),
         }
     }
+
+    fn params(&mut self) -> Value {
+        let inputs = self.inputs;
+        self.params
+            .get_or_insert_with(|| {
+                let mut params = JMap::linked();
+                params.put("path", pairs_map(&inputs.path));
+                params.put("querystring", pairs_map(&inputs.querystring));
+                params.put("header", pairs_map(&inputs.header));
+                Value::map(params)
+            })
+            .clone()
+    }
+
+    /// `$input.params(name)`: path, then query string, then headers (by any case); the last
+    /// value of a repeated name.
+    fn param(&self, name: &str) -> Option<&'a str> {
+        let i = self.inputs;
+        let find = |pairs: &'a [(String, String)], same: &dyn Fn(&str) -> bool| {
+            pairs.iter().rev().find(|(k, _)| same(k)).map(|(_, v)| v.as_str())
+        };
+        find(&i.path, &|k| k == name)
+            .or_else(|| find(&i.querystring, &|k| k == name))
+            .or_else(|| find(&i.header, &|k| k.eq_ignore_ascii_case(name)))
+    }
 }
+
+/// `$input`: its state lives in the rendering's [`Env`].
+#[derive(Debug)]
+struct Input;
 
 impl Object for Input {
     fn class(&self) -> &'static str {
         "com.amazonaws.apigateway.Input"
     }
 
-    fn call(&self, method: &str, args: &[Value], _env: &mut Env<'_>) -> Option<Result<Value>> {
+    fn call(&self, method: &str, args: &[Value], env: &mut Env<'_>) -> Option<Result<Value>> {
+        let state = env.input.as_mut()?;
         Some(match (method, args) {
-            // API Gateway shows an empty payload as `{}` (recorded AWS responses).
-            ("getBody", []) => Ok(Value::str(if self.body.is_empty() { "{}" } else { self.body.as_str() })),
-            ("json", [path]) => {
-                let path = path.render();
-                self.json_root().and_then(|root| crate::jsonpath::eval(&root, &path)).map(|v| Value::str(v.to_json()))
-            }
-            ("path", [path]) => {
-                let path = path.render();
-                self.json_root().and_then(|root| crate::jsonpath::eval(&root, &path))
-            }
-            ("params", []) => Ok(self.params.clone()),
-            ("params", [name]) => {
-                let name = name.render();
-                let found = self.lookup.iter().enumerate().find_map(|(i, pairs)| {
-                    pairs
-                        .iter()
-                        .rev()
-                        .find(|(k, _)| if i == 2 { k.eq_ignore_ascii_case(&name) } else { *k == name })
-                        .map(|(_, v)| v.clone())
-                });
-                Ok(Value::str(found.unwrap_or_default()))
-            }
+            ("getBody", []) => Ok(state.body()),
+            ("json", [path]) => state
+                .json_root()
+                .and_then(|root| crate::jsonpath::eval(&root, &path.as_str()))
+                .map(|v| Value::str(v.to_json())),
+            ("path", [path]) => state.json_root().and_then(|root| crate::jsonpath::eval(&root, &path.as_str())),
+            ("params", []) => Ok(state.params()),
+            ("params", [name]) => Ok(Value::str(state.param(&name.as_str()).unwrap_or_default())),
             _ => return None,
         })
     }
@@ -211,10 +242,6 @@ impl Object for Input {
 #[derive(Debug)]
 struct Util;
 
-/// Characters `java.net.URLEncoder` leaves alone: letters, digits, `.`, `-`, `*`, `_`.
-const URL_ENCODE: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'.').remove(b'-').remove(b'*').remove(b'_').remove(b' ');
-
 impl Object for Util {
     fn class(&self) -> &'static str {
         "com.amazonaws.apigateway.Util"
@@ -228,13 +255,11 @@ impl Object for Util {
         if arg.is_null() {
             return Some(Ok(Value::Null));
         }
-        let s = arg.render();
+        let s = arg.as_str();
         Some(match method {
             "escapeJavaScript" => Ok(Value::str(escape_javascript(&s))),
             "parseJson" => Value::parse_json(&s).map_err(|e| Error::render(format!("$util.parseJson: {e}"))),
-            "urlEncode" => {
-                Ok(Value::str(percent_encoding::utf8_percent_encode(&s, URL_ENCODE).to_string().replace(' ', "+")))
-            }
+            "urlEncode" => Ok(Value::str(url_encode(&s))),
             "urlDecode" => url_decode(&s).map(Value::str),
             "base64Encode" => Ok(Value::str(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))),
             "base64Decode" => base64::engine::general_purpose::STANDARD
@@ -253,22 +278,41 @@ impl Object for Util {
 /// Apache Commons Lang 2 `StringEscapeUtils.escapeJavaScript`.
 pub fn escape_javascript(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.encode_utf16() {
-        match c {
-            0x08 => out.push_str("\\b"),
-            0x0a => out.push_str("\\n"),
-            0x09 => out.push_str("\\t"),
-            0x0c => out.push_str("\\f"),
-            0x0d => out.push_str("\\r"),
-            0x27 => out.push_str("\\'"),
-            0x22 => out.push_str("\\\""),
-            0x5c => out.push_str("\\\\"),
-            0x2f => out.push_str("\\/"),
-            c if !(0x20..=0x7f).contains(&c) => out.push_str(&format!("\\u{c:04X}")),
-            c => out.push(c as u8 as char),
+    // Runs of characters that need no escape are copied whole.
+    let mut run = 0;
+    for (i, c) in s.char_indices() {
+        let escape = match c {
+            '\u{8}' => "\\b",
+            '\n' => "\\n",
+            '\t' => "\\t",
+            '\u{c}' => "\\f",
+            '\r' => "\\r",
+            '\'' => "\\'",
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '/' => "\\/",
+            ' '..='\u{7f}' => continue,
+            // Anything else as `\uXXXX` per UTF-16 unit.
+            _ => "",
+        };
+        out.push_str(&s[run..i]);
+        if escape.is_empty() {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                let _ = write!(out, "\\u{unit:04X}");
+            }
+        } else {
+            out.push_str(escape);
         }
+        run = i + c.len_utf8();
     }
+    out.push_str(&s[run..]);
     out
+}
+
+/// `java.net.URLEncoder.encode(s, "UTF-8")`: `application/x-www-form-urlencoded`, which
+/// leaves `A-Z a-z 0-9 . - * _` as they are and writes a space as `+`.
+fn url_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `java.net.URLDecoder.decode(s, "UTF-8")`.
@@ -302,12 +346,13 @@ mod tests {
     fn escape_javascript_matches_commons_lang() {
         assert_eq!(escape_javascript("it's \"x\"/\\\n"), "it\\'s \\\"x\\\"\\/\\\\\\n");
         assert_eq!(escape_javascript("é\u{1}"), "\\u00E9\\u0001");
+        assert_eq!(escape_javascript("a😀b\u{7f}"), "a\\uD83D\\uDE00b\u{7f}");
     }
 
     #[test]
     fn url_coding_matches_java() {
-        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, URL_ENCODE).to_string().replace(' ', "+");
-        assert_eq!(enc("a b&c=d/é*~"), "a+b%26c%3Dd%2F%C3%A9*%7E");
+        assert_eq!(url_encode("a b&c=d/é*~"), "a+b%26c%3Dd%2F%C3%A9*%7E");
+        assert_eq!(url_encode("plain.text-*_"), "plain.text-*_");
         assert_eq!(url_decode("a+b%26c").unwrap(), "a b&c");
         assert!(url_decode("%zz").is_err());
     }

@@ -18,6 +18,7 @@
 mod ast;
 mod aws;
 mod java;
+mod json;
 mod jsonpath;
 mod methods;
 mod parser;
@@ -104,6 +105,8 @@ impl Default for Limits {
 pub struct Template {
     block: ast::Block,
     macros: HashMap<String, Rc<ast::Macro>>,
+    /// The variables it names, with their slots.
+    symbols: ast::Symbols,
 }
 
 /// A rendered API Gateway template.
@@ -127,7 +130,7 @@ impl Template {
         }
         let mut parser = parser::Parser::new(source);
         let block = parser.parse()?;
-        Ok(Template { block, macros: parser.macros })
+        Ok(Template { block, macros: parser.macros, symbols: parser.symbols })
     }
 
     /// Renders it as API Gateway does, with `$input`, `$util`, `$context` and
@@ -144,10 +147,17 @@ impl Template {
         limits: &Limits,
         mode: Mode,
     ) -> Result<Rendered> {
-        let (vars, overrides) = aws::variables(inputs);
-        let mut vars: HashMap<String, Value> = vars.into_iter().collect();
-        vars.extend(extra);
-        let mut env = Env::new(vars, self.macros.clone(), limits, mode);
+        // Only the variables the template can reach are built.
+        let (vars, overrides) =
+            aws::variables(inputs, |name| self.symbols.evaluates || self.symbols.get(name).is_some());
+        let mut env = Env::new(&self.symbols, &self.macros, limits, mode);
+        env.input = Some(aws::InputState::new(inputs));
+        for (name, value) in vars {
+            env.bind(name, value);
+        }
+        for (name, value) in extra {
+            env.bind(&name, value);
+        }
         let mut output = String::new();
         env.render(&self.block, &mut output)?;
         Ok(Rendered { output, overrides: overrides.collect() })
@@ -155,7 +165,10 @@ impl Template {
 
     /// Renders it with the given variables only (no API Gateway variables).
     pub fn render_with(&self, vars: HashMap<String, Value>, limits: &Limits, mode: Mode) -> Result<String> {
-        let mut env = Env::new(vars, self.macros.clone(), limits, mode);
+        let mut env = Env::new(&self.symbols, &self.macros, limits, mode);
+        for (name, value) in vars {
+            env.bind(&name, value);
+        }
         let mut output = String::new();
         env.render(&self.block, &mut output)?;
         Ok(output)

@@ -1,6 +1,7 @@
 //! The Java methods templates call on strings, numbers, lists and maps, and Velocity's
 //! property lookup (`$a.b` → `get("b")` on a map, else `getB()` / `isB()`).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -15,15 +16,21 @@ fn void() -> Value {
 }
 
 /// `$v.name`.
+#[inline]
 pub(crate) fn property(v: &Value, name: &str, env: &mut Env<'_>) -> Result<Value> {
     match v {
-        Value::Map(m) => return Ok(m.borrow().get(name).cloned().unwrap_or(Value::Null)),
-        Value::Object(o) => {
-            if let Some(r) = o.property(name, env) {
-                return r;
-            }
-        }
-        _ => {}
+        // The usual case, kept small enough to inline.
+        Value::Map(m) => Ok(m.borrow().get(name).cloned().unwrap_or(Value::Null)),
+        _ => getter(v, name, env),
+    }
+}
+
+/// `$v.name` on anything but a map: the object's property, else `getName()` / `isName()`.
+fn getter(v: &Value, name: &str, env: &mut Env<'_>) -> Result<Value> {
+    if let Value::Object(o) = v
+        && let Some(r) = o.property(name, env)
+    {
+        return r;
     }
     let mut cap = String::with_capacity(name.len() + 3);
     let mut chars = name.chars();
@@ -53,15 +60,23 @@ pub(crate) fn index(v: &Value, key: &Value) -> Result<Value> {
                 .and_then(|i| items.get(i).cloned())
                 .ok_or_else(|| Error::render(format!("index {i} out of bounds for length {}", items.len())))
         }
-        Value::Map(m) => Ok(m.borrow().get(&key.render()).cloned().unwrap_or(Value::Null)),
+        Value::Map(m) => Ok(m.borrow().get(&key.as_str()).cloned().unwrap_or(Value::Null)),
         _ => Ok(Value::Null),
     }
 }
 
-fn arg_str(args: &[Value], i: usize) -> Option<String> {
+fn arg_str(args: &[Value], i: usize) -> Option<Cow<'_, str>> {
     match args.get(i)? {
         Value::Null => None,
-        v => Some(v.render()),
+        v => Some(v.as_str()),
+    }
+}
+
+/// A map key from an argument: a string argument is shared, anything else rendered.
+fn key_of(v: &Value) -> Rc<str> {
+    match v {
+        Value::Str(s) => s.clone(),
+        v => v.render().into(),
     }
 }
 
@@ -74,16 +89,21 @@ fn out_of_bounds(what: &str) -> Error {
 }
 
 /// Java `String.substring` on UTF-16 offsets.
-fn utf16_slice(s: &str, begin: i64, end: i64) -> Result<String> {
-    let units: Vec<u16> = s.encode_utf16().collect();
-    if begin < 0 || end > units.len() as i64 || begin > end {
-        return Err(out_of_bounds(&format!("substring({begin}, {end}) of a string of length {}", units.len())));
+fn utf16_slice(s: &str, begin: i64, end: i64) -> Result<Value> {
+    let len = utf16_len(s);
+    if begin < 0 || end > len || begin > end {
+        return Err(out_of_bounds(&format!("substring({begin}, {end}) of a string of length {len}")));
     }
-    Ok(String::from_utf16_lossy(&units[begin as usize..end as usize]))
+    if s.is_ascii() {
+        // One byte per UTF-16 unit.
+        return Ok(Value::str(&s[begin as usize..end as usize]));
+    }
+    let units: Vec<u16> = s.encode_utf16().collect();
+    Ok(Value::str(String::from_utf16_lossy(&units[begin as usize..end as usize])))
 }
 
 fn utf16_len(s: &str) -> i64 {
-    s.encode_utf16().count() as i64
+    if s.is_ascii() { s.len() as i64 } else { s.encode_utf16().count() as i64 }
 }
 
 /// `$v.name(args)`: `Ok(Null)` when there is no such method (Velocity renders the reference
@@ -98,7 +118,7 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
         _ => {}
     }
     let r = match v {
-        Value::Str(s) => string_method(s, name, args)?,
+        Value::Str(s) => string_method(s, name, args, &mut env.scratch)?,
         Value::Int(_) | Value::Long(_) | Value::Double(_) => number_method(v, name, args),
         Value::Bool(b) => match (name, args.len()) {
             ("booleanValue", 0) => Some(Value::Bool(*b)),
@@ -120,29 +140,30 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
     Ok(r.unwrap_or(Value::Null))
 }
 
-fn string_method(s: &Rc<str>, name: &str, args: &[Value]) -> Result<Option<Value>> {
+/// A method of a string; `scratch` is a buffer to build a result in.
+fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) -> Result<Option<Value>> {
     let a = |i| arg_str(args, i);
     Ok(Some(match (name, args.len()) {
         ("length", 0) => Value::Int(utf16_len(s) as i32),
         ("isEmpty", 0) => Value::Bool(s.is_empty()),
         ("isBlank", 0) => Value::Bool(s.trim().is_empty()),
         ("getBytes", 0) => Value::list(s.bytes().map(|b| Value::Int(i32::from(b as i8))).collect()),
-        ("toLowerCase", 0) => Value::str(s.to_lowercase()),
-        ("toUpperCase", 0) => Value::str(s.to_uppercase()),
+        ("toLowerCase", 0) => change_case(s, str::make_ascii_lowercase, str::to_lowercase),
+        ("toUpperCase", 0) => change_case(s, str::make_ascii_uppercase, str::to_uppercase),
         ("trim", 0) => Value::str(s.trim_matches(|c: char| c <= ' ')),
         ("strip", 0) => Value::str(s.trim()),
         ("charAt", 1) => {
             let i = arg_int(args, 0).ok_or_else(|| Error::render("charAt needs an index"))?;
-            Value::str(utf16_slice(s, i, i + 1)?)
+            utf16_slice(s, i, i + 1)?
         }
         ("substring", 1) => {
             let b = arg_int(args, 0).ok_or_else(|| Error::render("substring needs an index"))?;
-            Value::str(utf16_slice(s, b, utf16_len(s))?)
+            utf16_slice(s, b, utf16_len(s))?
         }
         ("substring", 2) => {
             let (b, e) = (arg_int(args, 0), arg_int(args, 1));
             let (Some(b), Some(e)) = (b, e) else { return Err(Error::render("substring needs two indexes")) };
-            Value::str(utf16_slice(s, b, e)?)
+            utf16_slice(s, b, e)?
         }
         ("indexOf", 1 | 2) | ("lastIndexOf", 1 | 2) => {
             let Some(needle) = a(0) else { return Ok(None) };
@@ -160,9 +181,9 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value]) -> Result<Option<Value
             let found = found.map(|i| i as i64);
             Value::Int(found.unwrap_or(-1) as i32)
         }
-        ("contains", 1) => Value::Bool(a(0).is_some_and(|n| s.contains(&n))),
-        ("startsWith", 1) => Value::Bool(a(0).is_some_and(|n| s.starts_with(&n))),
-        ("endsWith", 1) => Value::Bool(a(0).is_some_and(|n| s.ends_with(&n))),
+        ("contains", 1) => Value::Bool(a(0).is_some_and(|n| s.contains(&*n))),
+        ("startsWith", 1) => Value::Bool(a(0).is_some_and(|n| s.starts_with(&*n))),
+        ("endsWith", 1) => Value::Bool(a(0).is_some_and(|n| s.ends_with(&*n))),
         ("equalsIgnoreCase", 1) => Value::Bool(a(0).is_some_and(|n| n.to_lowercase() == s.to_lowercase())),
         ("concat", 1) => Value::str(format!("{s}{}", a(0).unwrap_or_default())),
         ("compareTo", 1) => {
@@ -172,7 +193,7 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value]) -> Result<Option<Value
             Value::Int(diff.unwrap_or(x.len() as i32 - y.len() as i32))
         }
         ("replace", 2) => match (a(0), a(1)) {
-            (Some(from), Some(to)) => Value::str(s.replace(&from, &to)),
+            (Some(from), Some(to)) => replace(s, &from, &to, scratch),
             _ => return Ok(None),
         },
         ("replaceAll", 2) | ("replaceFirst", 2) => {
@@ -197,6 +218,61 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value]) -> Result<Option<Value
         }
         _ => return Ok(None),
     }))
+}
+
+/// `String.replace(target, replacement)`: the string itself when the target does not occur;
+/// the result is built in `out` (a reused buffer), then shared.
+fn replace(s: &Rc<str>, from: &str, to: &str, out: &mut String) -> Value {
+    if from.is_empty() {
+        return Value::str(s.replace(from, to));
+    }
+    let Some(first) = find(s, from, 0) else { return Value::Str(s.clone()) };
+    out.clear();
+    let mut at = Some(first);
+    let mut last = 0;
+    while let Some(i) = at {
+        out.push_str(&s[last..i]);
+        out.push_str(to);
+        last = i + from.len();
+        at = find(s, from, last);
+    }
+    out.push_str(&s[last..]);
+    Value::str(out.as_str())
+}
+
+/// The first occurrence of a non-empty `needle` in `hay` at or after byte `from` (a character
+/// boundary). Short needles are searched directly (setting up `str::find`'s two-way search
+/// costs more than the search itself); a byte match of UTF-8 text is always a character match.
+fn find(hay: &str, needle: &str, from: usize) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.len() > 8 {
+        return hay[from..].find(needle).map(|i| i + from);
+    }
+    let last_start = h.len().checked_sub(n.len())?;
+    let mut i = from;
+    while i <= last_start {
+        i += h[i..=last_start].iter().position(|&b| b == n[0])?;
+        if &h[i..i + n.len()] == n {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `toLowerCase()` / `toUpperCase()`: an ASCII string is converted in its new copy.
+fn change_case(s: &Rc<str>, ascii: fn(&mut str), unicode: fn(&str) -> String) -> Value {
+    if !s.is_ascii() {
+        return Value::str(unicode(s));
+    }
+    let mut copy: Rc<str> = Rc::from(&**s);
+    match Rc::get_mut(&mut copy) {
+        Some(text) => {
+            ascii(text);
+            Value::Str(copy)
+        }
+        None => Value::str(unicode(s)),
+    }
 }
 
 fn number_method(v: &Value, name: &str, args: &[Value]) -> Option<Value> {
@@ -294,28 +370,30 @@ fn list_method(items: &Rc<RefCell<Vec<Value>>>, kind: ListKind, name: &str, args
 }
 
 fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Option<Value>> {
-    let key = |i: usize| args.get(i).map(Value::render).unwrap_or_default();
+    let key = |i: usize| args.get(i).map_or(Cow::Borrowed(""), Value::as_str);
+    let owned_key = |i: usize| args.get(i).map_or_else(|| Rc::from(""), key_of);
     Ok(Some(match (name, args.len()) {
         ("size", 0) => Value::Int(m.borrow().len() as i32),
         ("isEmpty", 0) => Value::Bool(m.borrow().is_empty()),
         ("get", 1) => m.borrow().get(&key(0)).cloned().unwrap_or(Value::Null),
         ("getOrDefault", 2) => m.borrow().get(&key(0)).cloned().unwrap_or_else(|| args[1].clone()),
         ("containsKey", 1) => Value::Bool(m.borrow().get(&key(0)).is_some()),
-        ("containsValue", 1) => Value::Bool(m.borrow().iter().iter().any(|(_, v)| value::java_equals(v, &args[0]))),
-        ("put", 2) => m.borrow_mut().put_checked(key(0), args[1].clone())?.unwrap_or(Value::Null),
+        ("containsValue", 1) => Value::Bool(m.borrow().ordered().any(|(_, v)| value::java_equals(v, &args[0]))),
+        ("put", 2) => m.borrow_mut().put_checked(owned_key(0), args[1].clone())?.unwrap_or(Value::Null),
         ("putIfAbsent", 2) => {
             let existing = m.borrow().get(&key(0)).cloned();
             match existing {
                 Some(v) if !v.is_null() => v,
                 _ => {
-                    m.borrow_mut().put_checked(key(0), args[1].clone())?;
+                    m.borrow_mut().put_checked(owned_key(0), args[1].clone())?;
                     Value::Null
                 }
             }
         }
         ("putAll", 1) => {
             if let Value::Map(other) = &args[0] {
-                let entries = other.borrow().iter();
+                // Copied first: the map may be added to itself.
+                let entries: Vec<(Rc<str>, Value)> = other.borrow().ordered().cloned().collect();
                 for (k, v) in entries {
                     m.borrow_mut().put_checked(k, v)?;
                 }
@@ -327,11 +405,28 @@ fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Optio
             m.borrow_mut().clear();
             void()
         }
-        ("keySet", 0) => Value::list(m.borrow().iter().into_iter().map(|(k, _)| Value::str(k)).collect()),
-        ("values", 0) => Value::list(m.borrow().iter().into_iter().map(|(_, v)| v).collect()),
-        ("entrySet", 0) => {
-            Value::list(m.borrow().iter().into_iter().map(|(k, v)| Value::Entry(Rc::new((Value::str(k), v)))).collect())
-        }
+        ("keySet", 0) => Value::list(m.borrow().ordered().map(|(k, _)| Value::Str(k.clone())).collect()),
+        ("values", 0) => Value::list(m.borrow().ordered().map(|(_, v)| v.clone()).collect()),
+        ("entrySet", 0) => Value::list(
+            m.borrow().ordered().map(|(k, v)| Value::Entry(Rc::new((Value::Str(k.clone()), v.clone())))).collect(),
+        ),
         _ => return Ok(None),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_finds_every_occurrence() {
+        let r = |s: &str, from: &str, to: &str| replace(&Rc::from(s), from, to, &mut String::new()).render();
+        assert_eq!(r("Hello, World", "World", "prod"), "Hello, prod");
+        assert_eq!(r("aaaa", "aa", "b"), "bb");
+        assert_eq!(r("abc", "x", "y"), "abc");
+        assert_eq!(r("abc", "", "-"), "-a-b-c-");
+        assert_eq!(r("éaé", "é", "e"), "eae");
+        assert_eq!(r("a long needle here, a long needle", "a long needle", "x"), "x here, x");
+        assert_eq!(r("ab", "abc", "x"), "ab");
+    }
 }

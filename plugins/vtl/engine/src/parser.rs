@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::ast::{Block, CmpOp, Expr, Macro, Node, Part, Reference};
+use crate::ast::{Block, CmpOp, Expr, Macro, Node, Part, Reference, Slot, Symbols};
 use crate::value::ArithOp;
 use crate::{Error, Result};
 
@@ -30,12 +30,14 @@ pub(crate) struct Parser {
     src: Vec<char>,
     pos: usize,
     pub(crate) macros: HashMap<String, Rc<Macro>>,
+    /// The variables named so far, with their slots.
+    pub(crate) symbols: Symbols,
     depth: usize,
 }
 
 impl Parser {
     pub(crate) fn new(src: &str) -> Parser {
-        Parser { src: src.chars().collect(), pos: 0, macros: HashMap::new(), depth: 0 }
+        Parser { src: src.chars().collect(), pos: 0, macros: HashMap::new(), symbols: Symbols::default(), depth: 0 }
     }
 
     /// Parses the whole template.
@@ -259,6 +261,7 @@ impl Parser {
                         "evaluate" => {
                             flush(&mut text, &mut nodes);
                             let e = self.paren_expr("#evaluate")?;
+                            self.symbols.evaluates = true;
                             nodes.push(Node::Evaluate(e));
                         }
                         "parse" | "include" => {
@@ -443,13 +446,13 @@ impl Parser {
 
     /// `(` and a plain variable (`$name`), as `#foreach` and `#define` open; `usage` is the
     /// directive written correctly, for the message.
-    fn open_with_variable(&mut self, directive: &str, usage: &str) -> Result<String> {
+    fn open_with_variable(&mut self, directive: &str, usage: &str) -> Result<Slot> {
         self.skip_hspace();
         self.expect('(', &format!("after {directive}"))?;
         self.skip_ws();
         let at = self.pos;
         match self.try_reference()? {
-            Some(r) if r.parts.is_empty() => Ok(r.root),
+            Some(r) if r.parts.is_empty() => Ok(r.slot),
             _ => Err(self.error_at(at, format!("{directive} needs a variable: {usage}"))),
         }
     }
@@ -489,7 +492,7 @@ impl Parser {
         self.expect(')', "to close #define")?;
         self.eat_line_end();
         let body = self.body_until_end(start, "#define")?;
-        Ok(Node::Define { name, body })
+        Ok(Node::Define { name, body: Rc::new(body) })
     }
 
     fn macro_def(&mut self, start: usize) -> Result<()> {
@@ -520,7 +523,7 @@ impl Parser {
             }
             let at = self.pos;
             match self.try_reference()? {
-                Some(r) if r.parts.is_empty() => params.push(r.root),
+                Some(r) if r.parts.is_empty() => params.push(r.slot),
                 _ => return Err(self.error_at(at, "macro parameters are plain references: #macro(name $a $b)")),
             }
         }
@@ -619,7 +622,8 @@ impl Parser {
             self.pos += 1;
         }
         let source: String = self.src[start..self.pos].iter().collect();
-        Ok(Some(Reference { root, parts, quiet, source, at: self.line_col(start) }))
+        let slot = self.symbols.slot(&root);
+        Ok(Some(Reference { root, slot, parts, quiet, source, at: self.line_col(start) }))
     }
 
     fn identifier(&mut self) -> String {
@@ -815,7 +819,7 @@ impl Parser {
                 None => return Err(self.error_at(at, "expected a reference after `$`")),
             },
             Some('"') => self.double_quoted()?,
-            Some('\'') => Expr::Str(self.quoted('\'')?),
+            Some('\'') => Expr::Str(self.quoted('\'')?.into()),
             Some('(') => {
                 self.pos += 1;
                 let e = self.expr()?;
@@ -912,12 +916,16 @@ impl Parser {
         let start = self.pos;
         let s = self.quoted('"')?;
         if !s.contains(['$', '#']) {
-            return Ok(Expr::Str(s));
+            return Ok(Expr::Str(s.into()));
         }
         let mut inner = Parser::new(&s);
         inner.macros = self.macros.clone();
         inner.depth = self.depth;
-        let block = inner.parse().map_err(|e| match e {
+        // The string's references are variables of the template: one table of slots.
+        inner.symbols = std::mem::take(&mut self.symbols);
+        let parsed = inner.parse();
+        self.symbols = std::mem::take(&mut inner.symbols);
+        let block = parsed.map_err(|e| match e {
             Error::Parse { message, .. } => self.error_at(start, format!("in a string: {message}")),
             other => other,
         })?;

@@ -1,11 +1,14 @@
 //! The renderer: walks the syntax tree with a variable context, as Velocity 1.7's
 //! `Template.merge` does.
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::ast::{Block, CmpOp, Expr, Macro, Node, Part, Reference};
+use crate::ast::{Block, CmpOp, Expr, Macro, Node, Part, Reference, Slot, Symbols};
+use crate::aws::InputState;
 use crate::methods;
 use crate::value::{self, JMap, Value};
 use crate::{Error, Limits, Mode, Result};
@@ -23,36 +26,72 @@ enum Flow {
 
 /// The rendering state: variables, macros, limits and counters.
 pub struct Env<'a> {
-    /// Variables (FxHash: names are short, and looking them up is most of rendering).
-    pub(crate) vars: rustc_hash::FxHashMap<String, Value>,
-    macros: HashMap<String, Rc<Macro>>,
+    /// Variables by slot (see [`Symbols`]); `None` when not set.
+    vars: Vec<Option<Value>>,
+    /// The template's variable names; copied and extended when `#evaluate` names new ones.
+    symbols: Cow<'a, Symbols>,
+    /// Variables given to the rendering that the template does not name, kept for an
+    /// `#evaluate` that might.
+    unbound: HashMap<String, Value>,
+    macros: Cow<'a, HashMap<String, Rc<Macro>>>,
     pub(crate) limits: &'a Limits,
     pub(crate) mode: Mode,
+    /// `$input`'s request, in an API Gateway rendering.
+    pub(crate) input: Option<InputState<'a>>,
     out_len: usize,
     steps: u64,
     started: Instant,
     macro_depth: usize,
-    defines: HashMap<String, Rc<Block>>,
+    /// `#define` blocks by the slot of their name.
+    defines: rustc_hash::FxHashMap<Slot, Rc<Block>>,
+    /// A buffer reused to build strings before they are shared as values.
+    pub(crate) scratch: String,
 }
 
 impl<'a> Env<'a> {
     pub(crate) fn new(
-        vars: HashMap<String, Value>,
-        macros: HashMap<String, Rc<Macro>>,
+        symbols: &'a Symbols,
+        macros: &'a HashMap<String, Rc<Macro>>,
         limits: &'a Limits,
         mode: Mode,
     ) -> Env<'a> {
         Env {
-            vars: vars.into_iter().collect(),
-            macros,
+            vars: vec![None; symbols.len()],
+            symbols: Cow::Borrowed(symbols),
+            unbound: HashMap::new(),
+            macros: Cow::Borrowed(macros),
             limits,
             mode,
+            input: None,
             out_len: 0,
             steps: 0,
             started: Instant::now(),
             macro_depth: 0,
-            defines: HashMap::new(),
+            defines: rustc_hash::FxHashMap::default(),
+            scratch: String::new(),
         }
+    }
+
+    /// Sets a variable by name before rendering.
+    pub(crate) fn bind(&mut self, name: &str, value: Value) {
+        match self.symbols.get(name) {
+            Some(slot) => self.vars[slot] = Some(value),
+            // Only an `#evaluate` could name it.
+            None if self.symbols.evaluates => {
+                self.unbound.insert(name.to_string(), value);
+            }
+            None => {}
+        }
+    }
+
+    /// Takes the table of variable names back from a parser that extended it (`#evaluate`),
+    /// giving the new names their slots.
+    fn adopt_symbols(&mut self, symbols: Symbols) {
+        for slot in self.vars.len()..symbols.len() {
+            let value = self.unbound.remove(symbols.name(slot));
+            self.vars.push(value);
+        }
+        self.symbols = Cow::Owned(symbols);
     }
 
     /// Enters a macro call, an `#evaluate` or a `#define` expansion (the caller leaves it by
@@ -65,16 +104,6 @@ impl<'a> Env<'a> {
         }
         self.macro_depth += 1;
         Ok(())
-    }
-
-    /// Sets a variable, without allocating its name when it is already set.
-    fn set_var(&mut self, name: &str, value: Value) {
-        match self.vars.get_mut(name) {
-            Some(slot) => *slot = value,
-            None => {
-                self.vars.insert(name.to_string(), value);
-            }
-        }
     }
 
     fn step(&mut self) -> Result<()> {
@@ -125,15 +154,15 @@ impl<'a> Env<'a> {
                     }
                 }
                 Node::Foreach { var, iterable, body } => {
-                    if self.foreach(var, iterable, body, out)? == Flow::Stop {
+                    if self.foreach(*var, iterable, body, out)? == Flow::Stop {
                         return Ok(Flow::Stop);
                     }
                 }
                 Node::Break => return Ok(Flow::Break),
                 Node::Stop => return Ok(Flow::Stop),
                 Node::Define { name, body } => {
-                    self.defines.insert(name.clone(), Rc::new(body.clone()));
-                    self.vars.remove(name);
+                    self.defines.insert(*name, body.clone());
+                    self.vars[*name] = None;
                 }
                 Node::MacroCall { name, args, source } => {
                     if self.macro_call(name, args, source, out)? == Flow::Stop {
@@ -145,10 +174,14 @@ impl<'a> Env<'a> {
                     if !text.is_null() {
                         self.nest("#evaluate")?;
                         let mut parser = crate::parser::Parser::new(&text.render());
-                        parser.macros = self.macros.clone();
-                        let block = parser.parse()?;
+                        parser.macros = self.macros.as_ref().clone();
+                        // The evaluated text shares the template's slots, and may add some.
+                        parser.symbols = std::mem::take(self.symbols.to_mut());
+                        let parsed = parser.parse();
+                        self.adopt_symbols(std::mem::take(&mut parser.symbols));
+                        let block = parsed?;
                         for (k, v) in parser.macros {
-                            self.macros.entry(k).or_insert(v);
+                            self.macros.to_mut().entry(k).or_insert(v);
                         }
                         let flow = self.block(&block, out);
                         self.macro_depth -= 1;
@@ -199,12 +232,14 @@ impl<'a> Env<'a> {
             return Ok(());
         }
         if target.parts.is_empty() {
-            self.defines.remove(&target.root);
-            self.vars.insert(target.root.clone(), v);
+            if !self.defines.is_empty() {
+                self.defines.remove(&target.slot);
+            }
+            self.vars[target.slot] = Some(v);
             return Ok(());
         }
         let (last, init) = target.parts.split_last().expect("parts is not empty");
-        let mut obj = self.root(&target.root)?;
+        let mut obj = self.root(target)?;
         for p in init {
             obj = self.part(obj, p, target)?;
             if obj.is_null() {
@@ -213,10 +248,13 @@ impl<'a> Env<'a> {
         }
         match (last, &obj) {
             (Part::Property(name), Value::Map(m)) => {
-                m.borrow_mut().put_checked(name.clone(), v)?;
+                m.borrow_mut().put_checked(name.as_str().into(), v)?;
             }
             (Part::Index(e), Value::Map(m)) => {
-                let key = self.eval(e)?.render();
+                let key = match self.eval(e)? {
+                    Value::Str(s) => s,
+                    other => other.render().into(),
+                };
                 m.borrow_mut().put_checked(key, v)?;
             }
             (Part::Index(e), Value::List(items, _)) => {
@@ -233,17 +271,16 @@ impl<'a> Env<'a> {
         Ok(())
     }
 
-    fn foreach(&mut self, var: &str, iterable: &Expr, body: &Block, out: &mut String) -> Result<Flow> {
+    fn foreach(&mut self, var: Slot, iterable: &Expr, body: &Block, out: &mut String) -> Result<Flow> {
         let items: Vec<Value> = match self.eval(iterable)? {
             Value::List(l, _) => l.borrow().clone(),
-            Value::Map(m) => m.borrow().iter().into_iter().map(|(_, v)| v).collect(),
+            Value::Map(m) => m.borrow().ordered().map(|(_, v)| v.clone()).collect(),
             _ => return Ok(Flow::Normal),
         };
-        let saved: Vec<(&str, Option<Value>)> = ["velocityCount", "velocityHasNext", "foreach", var]
-            .into_iter()
-            .map(|k| (k, self.vars.get(k).cloned()))
-            .collect();
+        let slots = [Symbols::VELOCITY_COUNT, Symbols::VELOCITY_HAS_NEXT, Symbols::FOREACH, var];
+        let saved = slots.map(|s| self.vars[s].clone());
         let n = items.len();
+        let mut state = Rc::new(Foreach { index: Cell::new(0), len: n });
         let mut flow = Flow::Normal;
         for (i, item) in items.into_iter().enumerate() {
             if i >= self.limits.max_foreach_iterations {
@@ -252,10 +289,18 @@ impl<'a> Env<'a> {
                     self.limits.max_foreach_iterations
                 )));
             }
-            self.set_var(var, item);
-            self.set_var("velocityCount", Value::Int(i as i32 + 1));
-            self.set_var("velocityHasNext", Value::Bool(i + 1 < n));
-            self.set_var("foreach", Value::Object(Rc::new(Foreach { index: i, len: n })));
+            self.vars[var] = Some(item);
+            self.vars[Symbols::VELOCITY_COUNT] = Some(Value::Int(i as i32 + 1));
+            self.vars[Symbols::VELOCITY_HAS_NEXT] = Some(Value::Bool(i + 1 < n));
+            // `$foreach` is updated in place unless the template kept the previous
+            // iteration's (which then must not change).
+            self.vars[Symbols::FOREACH] = None;
+            if Rc::strong_count(&state) == 1 {
+                state.index.set(i);
+            } else {
+                state = Rc::new(Foreach { index: Cell::new(i), len: n });
+            }
+            self.vars[Symbols::FOREACH] = Some(Value::Object(state.clone()));
             match self.block(body, out)? {
                 Flow::Normal => {}
                 Flow::Break => break,
@@ -265,11 +310,8 @@ impl<'a> Env<'a> {
                 }
             }
         }
-        for (k, v) in saved {
-            match v {
-                Some(v) => self.vars.insert(k.to_string(), v),
-                None => self.vars.remove(k),
-            };
+        for (slot, v) in slots.into_iter().zip(saved) {
+            self.vars[slot] = v;
         }
         Ok(flow)
     }
@@ -279,22 +321,15 @@ impl<'a> Env<'a> {
             return self.emit(out, source).map(|()| Flow::Normal);
         };
         let values = args.iter().map(|a| self.eval(a)).collect::<Result<Vec<_>>>()?;
-        let saved: Vec<(String, Option<Value>)> =
-            m.params.iter().map(|p| (p.clone(), self.vars.get(p).cloned())).collect();
-        for (i, p) in m.params.iter().enumerate() {
-            match values.get(i) {
-                Some(v) if !v.is_null() => self.vars.insert(p.clone(), v.clone()),
-                _ => self.vars.remove(p),
-            };
+        let saved: Vec<(Slot, Option<Value>)> = m.params.iter().map(|&p| (p, self.vars[p].clone())).collect();
+        for (i, &p) in m.params.iter().enumerate() {
+            self.vars[p] = values.get(i).filter(|v| !v.is_null()).cloned();
         }
         self.nest(&format!("#{name}"))?;
         let flow = self.block(&m.body, out);
         self.macro_depth -= 1;
-        for (k, v) in saved {
-            match v {
-                Some(v) => self.vars.insert(k, v),
-                None => self.vars.remove(&k),
-            };
+        for (slot, v) in saved {
+            self.vars[slot] = v;
         }
         Ok(if flow? == Flow::Stop { Flow::Stop } else { Flow::Normal })
     }
@@ -306,11 +341,15 @@ impl<'a> Env<'a> {
         Ok(match e {
             Expr::Ref(r) => self.reference(r)?,
             Expr::Interpolated(block) => {
-                let mut s = String::new();
-                self.render(block, &mut s)?;
-                Value::str(s)
+                // Rendered in the reused buffer (a nested string takes it empty and gives
+                // back its own), then shared.
+                let mut s = std::mem::take(&mut self.scratch);
+                s.clear();
+                let rendered = self.render(block, &mut s).map(|()| Value::str(s.as_str()));
+                self.scratch = s;
+                rendered?
             }
-            Expr::Str(s) => Value::str(s.as_str()),
+            Expr::Str(s) => Value::Str(s.clone()),
             Expr::Int(i) => i32::try_from(*i).map_or(Value::Long(*i), Value::Int),
             Expr::Double(d) => Value::Double(*d),
             Expr::Bool(b) => Value::Bool(*b),
@@ -389,12 +428,21 @@ impl<'a> Env<'a> {
         })
     }
 
-    fn root(&mut self, name: &str) -> Result<Value> {
-        if let Some(v) = self.vars.get(name) {
-            return Ok(v.clone());
+    /// The value of a reference's variable (or of the `#define` block of that name).
+    #[inline]
+    fn root(&mut self, r: &Reference) -> Result<Value> {
+        match &self.vars[r.slot] {
+            Some(v) => Ok(v.clone()),
+            None => self.defined(r),
         }
-        if let Some(block) = self.defines.get(name).cloned() {
-            self.nest(&format!("${name}"))?;
+    }
+
+    /// The value of an unset variable: its `#define` block rendered, or null.
+    fn defined(&mut self, r: &Reference) -> Result<Value> {
+        if !self.defines.is_empty()
+            && let Some(block) = self.defines.get(&r.slot).cloned()
+        {
+            self.nest(&format!("${}", r.root))?;
             let mut s = String::new();
             let rendered = self.render(&block, &mut s);
             self.macro_depth -= 1;
@@ -405,22 +453,45 @@ impl<'a> Env<'a> {
     }
 
     pub(crate) fn reference(&mut self, r: &Reference) -> Result<Value> {
-        let mut v = self.root(&r.root)?;
+        let mut v = self.root(r)?;
         for p in &r.parts {
             if v.is_null() {
                 return Ok(Value::Null);
             }
-            v = self.part(v, p, r)?;
+            v = match p {
+                Part::Property(name) => methods::property(&v, name, self)?,
+                _ => self.part(v, p, r)?,
+            };
         }
         Ok(v)
     }
 
+    /// `v` followed by one more part of the reference `r`.
     fn part(&mut self, v: Value, p: &Part, r: &Reference) -> Result<Value> {
         match p {
             Part::Property(name) => methods::property(&v, name, self),
             Part::Method(name, args) => {
-                let args = args.iter().map(|a| self.eval(a)).collect::<Result<Vec<_>>>()?;
-                methods::call(&v, name, &args, self).map_err(|e| match e {
+                // Arguments on the stack for the usual arities: no allocation per call.
+                let result = match args.as_slice() {
+                    [] => methods::call(&v, name, &[], self),
+                    [a] => {
+                        let a = self.eval(a)?;
+                        methods::call(&v, name, std::slice::from_ref(&a), self)
+                    }
+                    [a, b] => {
+                        let args = [self.eval(a)?, self.eval(b)?];
+                        methods::call(&v, name, &args, self)
+                    }
+                    [a, b, c] => {
+                        let args = [self.eval(a)?, self.eval(b)?, self.eval(c)?];
+                        methods::call(&v, name, &args, self)
+                    }
+                    _ => {
+                        let args = args.iter().map(|a| self.eval(a)).collect::<Result<Vec<_>>>()?;
+                        methods::call(&v, name, &args, self)
+                    }
+                };
+                result.map_err(|e| match e {
                     Error::Render(m) => {
                         Error::Render(format!("{} (line {}, column {}): {m}", r.source, r.at.0, r.at.1))
                     }
@@ -438,7 +509,7 @@ impl<'a> Env<'a> {
 /// `$foreach`: the loop's state.
 #[derive(Debug)]
 struct Foreach {
-    index: usize,
+    index: Cell<usize>,
     len: usize,
 }
 
@@ -451,12 +522,13 @@ impl value::Object for Foreach {
         if !args.is_empty() {
             return None;
         }
+        let index = self.index.get();
         Some(Ok(match method {
-            "getIndex" => Value::Int(self.index as i32),
-            "getCount" => Value::Int(self.index as i32 + 1),
-            "hasNext" | "getHasNext" => Value::Bool(self.index + 1 < self.len),
-            "isFirst" | "getFirst" => Value::Bool(self.index == 0),
-            "isLast" | "getLast" => Value::Bool(self.index + 1 == self.len),
+            "getIndex" => Value::Int(index as i32),
+            "getCount" => Value::Int(index as i32 + 1),
+            "hasNext" | "getHasNext" => Value::Bool(index + 1 < self.len),
+            "isFirst" | "getFirst" => Value::Bool(index == 0),
+            "isLast" | "getLast" => Value::Bool(index + 1 == self.len),
             _ => return None,
         }))
     }

@@ -59,10 +59,13 @@ pub trait Object: std::fmt::Debug {
 }
 
 /// A Java map: `HashMap` or `LinkedHashMap` semantics.
+///
+/// Keys are shared strings: a key read from JSON is shared by every object of the payload
+/// that has it, and `keySet()` hands out the keys themselves.
 #[derive(Clone, Debug, Default)]
 pub struct JMap {
     /// Entries in insertion order.
-    entries: Vec<(String, Value)>,
+    entries: Vec<Entry>,
     /// `HashMap` (iteration in hash-bucket order) rather than `LinkedHashMap`.
     hashed: bool,
     /// The `HashMap`'s table size (it only grows).
@@ -70,7 +73,29 @@ pub struct JMap {
     /// Refuses a second `put` of the same key (`$context.requestOverride.*`).
     write_once: bool,
     /// Keys written by the template (for override maps).
-    written: Vec<String>,
+    written: Vec<Rc<str>>,
+}
+
+/// A map's entries in Java iteration order, borrowed (see [`JMap::ordered`]).
+pub(crate) enum Ordered<'a> {
+    /// A `LinkedHashMap`: insertion order.
+    Linked(std::slice::Iter<'a, Entry>),
+    /// A `HashMap`: hash-bucket order (entries with their buckets).
+    Hashed(std::vec::IntoIter<(usize, &'a Entry)>),
+}
+
+/// A map entry.
+type Entry = (Rc<str>, Value);
+
+impl<'a> Iterator for Ordered<'a> {
+    type Item = &'a Entry;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Ordered::Linked(i) => i.next(),
+            Ordered::Hashed(i) => i.next().map(|(_, e)| e),
+        }
+    }
 }
 
 impl JMap {
@@ -101,35 +126,55 @@ impl JMap {
 
     /// The value for `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| **k == *key).map(|(_, v)| v)
     }
 
     /// Sets `key`, returning the previous value.
     pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+        self.put(key, value)
+    }
+
+    /// Sets `key` (a `String`, a `&str` or an already shared key), returning the previous
+    /// value; the key is only converted to a shared string when it is new.
+    pub(crate) fn put<K: AsRef<str> + Into<Rc<str>>>(&mut self, key: K, value: Value) -> Option<Value> {
+        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| **k == *key.as_ref()) {
             return Some(std::mem::replace(&mut slot.1, value));
         }
+        self.push(key.into(), value);
+        None
+    }
+
+    /// Appends an entry whose key is known to be new.
+    fn push(&mut self, key: Rc<str>, value: Value) {
         self.entries.push((key, value));
         while self.entries.len() > self.capacity * 3 / 4 {
             self.capacity *= 2;
         }
-        None
+    }
+
+    /// Sets an interned key (see [`Interner`]): the same key is the same pointer, so a
+    /// duplicate is found without comparing strings.
+    pub(crate) fn put_interned(&mut self, key: Rc<str>, value: Value) {
+        match self.entries.iter_mut().find(|(k, _)| Rc::ptr_eq(k, &key)) {
+            Some(slot) => slot.1 = value,
+            None => self.push(key, value),
+        }
     }
 
     /// `put` from a template: honours write-once maps.
-    pub(crate) fn put_checked(&mut self, key: String, value: Value) -> crate::Result<Option<Value>> {
+    pub(crate) fn put_checked(&mut self, key: Rc<str>, value: Value) -> crate::Result<Option<Value>> {
         if self.write_once {
             if self.written.contains(&key) {
                 return Err(crate::Error::render(format!("`{key}` may be overridden only once per template")));
             }
             self.written.push(key.clone());
         }
-        Ok(self.insert(key, value))
+        Ok(self.put(key, value))
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        let i = self.entries.iter().position(|(k, _)| **k == *key)?;
         Some(self.entries.remove(i).1)
     }
 
@@ -140,13 +185,18 @@ impl JMap {
 
     /// Entries in Java iteration order.
     pub fn iter(&self) -> Vec<(String, Value)> {
+        self.ordered().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    /// Entries in Java iteration order, without copying them.
+    pub(crate) fn ordered(&self) -> Ordered<'_> {
         if !self.hashed {
-            return self.entries.clone();
+            return Ordered::Linked(self.entries.iter());
         }
-        let mut v: Vec<(usize, usize, &(String, Value))> =
-            self.entries.iter().enumerate().map(|(i, e)| (bucket(&e.0, self.capacity), i, e)).collect();
-        v.sort_by_key(|(b, i, _)| (*b, *i));
-        v.into_iter().map(|(_, _, e)| e.clone()).collect()
+        let mut v: Vec<(usize, &Entry)> = self.entries.iter().map(|e| (bucket(&e.0, self.capacity), e)).collect();
+        // Stable: insertion order within a bucket.
+        v.sort_by_key(|(b, _)| *b);
+        Ordered::Hashed(v.into_iter())
     }
 }
 
@@ -241,17 +291,21 @@ impl Value {
         out
     }
 
+    /// `String.valueOf(this)`, borrowed when the value is a string.
+    pub(crate) fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Value::Str(s) => std::borrow::Cow::Borrowed(s),
+            v => std::borrow::Cow::Owned(v.render()),
+        }
+    }
+
     /// Appends `String.valueOf(this)`.
     pub fn render_into(&self, out: &mut String) {
         match self {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
-            Value::Long(i) => {
-                let _ = write!(out, "{i}");
-            }
+            Value::Int(i) => push_int(out, i64::from(*i)),
+            Value::Long(i) => push_int(out, *i),
             Value::Double(d) => out.push_str(&java_double(*d)),
             Value::Str(s) => out.push_str(s),
             Value::List(items, ListKind::Java) => {
@@ -267,11 +321,11 @@ impl Value {
             Value::List(..) => self.json_into(out),
             Value::Map(m) => {
                 out.push('{');
-                for (i, (k, v)) in m.borrow().iter().into_iter().enumerate() {
+                for (i, (k, v)) in m.borrow().ordered().enumerate() {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    out.push_str(&k);
+                    out.push_str(k);
                     out.push('=');
                     v.render_into(out);
                 }
@@ -293,7 +347,8 @@ impl Value {
         out
     }
 
-    fn json_into(&self, out: &mut String) {
+    /// Appends the value as JSON text (json-smart's compact style).
+    pub(crate) fn json_into(&self, out: &mut String) {
         match self {
             Value::Null => out.push_str("null"),
             Value::Bool(_) | Value::Int(_) | Value::Long(_) => self.render_into(out),
@@ -312,11 +367,11 @@ impl Value {
             }
             Value::Map(m) => {
                 out.push('{');
-                for (i, (k, v)) in m.borrow().iter().into_iter().enumerate() {
+                for (i, (k, v)) in m.borrow().ordered().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    json_string(&k, out);
+                    json_string(k, out);
                     out.push(':');
                     v.json_into(out);
                 }
@@ -330,11 +385,7 @@ impl Value {
     /// become `LinkedHashMap`s, arrays `JSONArray`s, integers `Integer` or `Long`, other numbers
     /// `Double`.
     pub fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let v = serde::de::DeserializeSeed::deserialize(JsonSeed, &mut de)?;
-        // Trailing characters after the value are an error, as for `serde_json::from_str`.
-        de.end()?;
-        Ok(v)
+        crate::json::parse(text)
     }
 
     /// From parsed JSON: objects become `LinkedHashMap`s, arrays `JSONArray`s, integers
@@ -357,7 +408,7 @@ impl Value {
             serde_json::Value::Object(o) => {
                 let mut m = JMap::linked();
                 for (k, v) in o {
-                    m.insert(k.clone(), Value::from_json(v));
+                    m.put(k.as_str(), Value::from_json(v));
                 }
                 Value::map(m)
             }
@@ -383,20 +434,53 @@ impl Value {
     }
 }
 
-/// Deserializes JSON into [`Value`]s directly.
-pub(crate) struct JsonSeed;
+/// The keys of one JSON document: each distinct key is allocated once and shared by every
+/// object that has it.
+#[derive(Default)]
+pub(crate) struct Interner {
+    /// The first keys, searched in order (documents usually have few distinct keys).
+    few: Vec<Rc<str>>,
+    /// The others.
+    many: rustc_hash::FxHashSet<Rc<str>>,
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for JsonSeed {
-    type Value = Value;
+impl Interner {
+    /// Keys searched linearly before hashing takes over.
+    const FEW: usize = 16;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(JsonVisitor)
+    /// The shared key `s`.
+    pub(crate) fn intern(&mut self, s: &str) -> Rc<str> {
+        if let Some(k) = self.few.iter().find(|k| ***k == *s) {
+            return k.clone();
+        }
+        if self.few.len() < Interner::FEW {
+            let k: Rc<str> = Rc::from(s);
+            self.few.push(k.clone());
+            return k;
+        }
+        if let Some(k) = self.many.get(s) {
+            return k.clone();
+        }
+        let k: Rc<str> = Rc::from(s);
+        self.many.insert(k.clone());
+        k
     }
 }
 
-struct JsonVisitor;
+/// Deserializes JSON into [`Value`]s directly, sharing object keys through the interner.
+pub(crate) struct JsonSeed<'k>(pub(crate) &'k mut Interner);
 
-impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+impl<'de> serde::de::DeserializeSeed<'de> for JsonSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(JsonVisitor(self.0))
+    }
+}
+
+struct JsonVisitor<'k>(&'k mut Interner);
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -432,7 +516,7 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(v) = seq.next_element_seed(JsonSeed)? {
+        while let Some(v) = seq.next_element_seed(JsonSeed(&mut *self.0))? {
             items.push(v);
         }
         Ok(Value::List(Rc::new(RefCell::new(items)), ListKind::Json))
@@ -440,11 +524,34 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut m = JMap::linked();
-        while let Some(k) = map.next_key::<String>()? {
-            let v = map.next_value_seed(JsonSeed)?;
-            m.insert(k, v);
+        while let Some(k) = map.next_key_seed(KeySeed(&mut *self.0))? {
+            let v = map.next_value_seed(JsonSeed(&mut *self.0))?;
+            m.put_interned(k, v);
         }
         Ok(Value::map(m))
+    }
+}
+
+/// An object key, interned.
+struct KeySeed<'k>(&'k mut Interner);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Rc<str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Rc<str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = Rc<str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Rc<str>, E> {
+        Ok(self.0.intern(s))
     }
 }
 
@@ -625,25 +732,68 @@ pub fn java_double(d: f64) -> String {
     }
 }
 
+/// Appends an integer in decimal (what `write!` does, without the formatting machinery).
+fn push_int(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut u = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    out.extend(buf[i..].iter().map(|&d| char::from(d)));
+}
+
 /// A JSON string literal (json-smart escapes `"`, `\`, control characters, and `/`).
 fn json_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '/' => out.push_str("\\/"),
-            c if (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) || ('\u{2000}'..='\u{20ff}').contains(&c) => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
+    // Runs of characters that need no escape are copied whole. Only ASCII specials and the
+    // characters encoded with a leading 0xC2 (U+0080–U+00BF) or 0xE2 (U+2000–U+2FFF) byte may
+    // need one.
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !(b < 0x20 || matches!(b, b'"' | b'\\' | b'/' | 0x7f | 0xc2 | 0xe2)) {
+            i += 1;
+            continue;
         }
+        let c = s[i..].chars().next().expect("a character starts here");
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            '/' => "\\/",
+            c if (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) || ('\u{2000}'..='\u{20ff}').contains(&c) => {
+                ""
+            }
+            _ => {
+                i += c.len_utf8();
+                continue;
+            }
+        };
+        out.push_str(&s[run..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04X}", c as u32);
+        } else {
+            out.push_str(escape);
+        }
+        i += c.len_utf8();
+        run = i;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -678,6 +828,15 @@ mod tests {
         }
         assert_eq!(Value::map(m).render(), "{aa=4, bb=5, a=1, b=2, c=3}");
         assert_eq!(java_hash("hello"), 99162322);
+    }
+
+    #[test]
+    fn json_strings_escape_like_json_smart() {
+        let s = Value::str("a/\"\\\n\u{1}\u{7f}\u{85}\u{a0}é\u{2028}\u{20ac}\u{2100}😀");
+        assert_eq!(s.to_json(), "\"a\\/\\\"\\\\\\n\\u0001\\u007F\\u0085\u{a0}é\\u2028\\u20AC\u{2100}😀\"");
+        assert_eq!(Value::Int(-2147483648).render(), "-2147483648");
+        assert_eq!(Value::Long(i64::MIN).render(), i64::MIN.to_string());
+        assert_eq!(Value::Int(0).render(), "0");
     }
 
     #[test]
