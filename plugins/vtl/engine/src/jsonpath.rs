@@ -1,6 +1,9 @@
 //! JSONPath as `$input.path` / `$input.json` evaluate it (Jayway JsonPath): `$`, `.name`,
 //! `['name']`, `[n]` (negative from the end), `[*]` / `.*`, `..name` (deep scan),
-//! `[a,b]` unions, `[start:end]` slices.
+//! `[a,b]` unions, `[start:end]` slices, and filters (`[?(@.price < 10)]`), which are
+//! evaluated by `serde_json_path` (RFC 9535 filter expressions: comparisons, `&&`, `||`, `!`,
+//! existence tests, `length()`, `match()`, `search()`; Jayway's own `=~`, `in`, `nin`, `size`
+//! and `empty` operators are not supported).
 //!
 //! A definite path (names and single indexes only) yields one value, or null when it does not
 //! exist; any other path yields a JSON array of every match.
@@ -88,6 +91,9 @@ fn definite(segs: &[Seg]) -> bool {
 
 /// Evaluates `path` on `root`.
 pub(crate) fn eval(root: &Value, path: &str) -> Result<Value> {
+    if path.contains("[?") {
+        return eval_filter(root, path);
+    }
     let segs = parse(path)?;
     let mut current = vec![root.clone()];
     for seg in &segs {
@@ -102,6 +108,23 @@ pub(crate) fn eval(root: &Value, path: &str) -> Result<Value> {
     } else {
         Ok(Value::List(Rc::new(RefCell::new(current)), ListKind::Json))
     }
+}
+
+/// A path with a filter: an indefinite path, so always a JSON array of the matches.
+fn eval_filter(root: &Value, path: &str) -> Result<Value> {
+    let path = path.trim();
+    let text = if path.starts_with('$') { path.to_string() } else { format!("${path}") };
+    let query = serde_json_path::JsonPath::parse(&text)
+        .map_err(|e| Error::render(format!("invalid JSONPath `{path}`: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&root.to_json()).map_err(|e| Error::render(format!("JSONPath `{path}`: {e}")))?;
+    let matches = query
+        .query(&json)
+        .all()
+        .into_iter()
+        .map(|v| crate::json::parse(&v.to_string()).map_err(|e| Error::render(format!("JSONPath `{path}`: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Value::List(Rc::new(RefCell::new(matches)), ListKind::Json))
 }
 
 fn select(v: &Value, seg: &Seg, out: &mut Vec<Value>) {

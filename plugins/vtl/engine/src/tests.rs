@@ -149,6 +149,23 @@ fn limits_are_enforced() {
 }
 
 #[test]
+fn jsonpath_filters() {
+    let body = r#"{"items": [{"id": "a", "price": 5, "tags": ["x"]}, {"id": "b", "price": 15}, {"id": "c", "price": 8.5, "isbn": "1"}]}"#;
+    assert_eq!(aws("$input.json('$.items[?(@.price < 10)].id')", body).output, r#"["a","c"]"#);
+    assert_eq!(aws("$input.json('$.items[?(@.isbn)]')", body).output, r#"[{"id":"c","price":8.5,"isbn":"1"}]"#);
+    assert_eq!(aws("$input.json('$.items[?@.price > 6 && @.id != \"b\"].id')", body).output, r#"["c"]"#);
+    assert_eq!(
+        aws("#foreach($i in $input.path('$.items[?(@.price >= 8)]'))$i.id:$i.price #end", body).output,
+        "b:15 c:8.5 "
+    );
+    assert_eq!(aws("$input.path('$.items[?(@.price > 100)]').size()", body).output, "0");
+    let limits = Limits::default();
+    let t = Template::parse("$input.json('$.items[?(@.price <]')", &limits).unwrap();
+    let err = t.render(&Inputs { body: body.into(), ..Inputs::default() }, &limits).unwrap_err();
+    assert!(err.to_string().contains("invalid JSONPath"), "{err}");
+}
+
+#[test]
 fn input_util_context() {
     let body = r#"{"name": "Ada", "tags": ["a", "b"], "o": {"k": 1}}"#;
     assert_eq!(
