@@ -56,12 +56,23 @@ fn bad_manifests_get_precise_errors() {
         (format!("{BASE}[plugins.p]\nbuiltin = \"token-authorizer\"\n[apis.a.authorizers.t]\ntype = \"TOKEN\"\nplugin = \"p\"\nidentitySource = \"method.request.querystring.q\"\n"), "gateway.toml: apis.a.authorizers.t.identitySource: a TOKEN authorizer takes exactly one `method.request.header.<Name>`"),
         (format!("{BASE}[plugins.p]\nbuiltin = \"token-authorizer\"\n[apis.a.authorizers.t]\ntype = \"TOKEN\"\nplugin = \"p\"\nauthorizerResultTtlInSeconds = 4000\n"), "gateway.toml: apis.a.authorizers.t.authorizerResultTtlInSeconds: must be between 0 and 3600"),
         (BASE.replace("\"MOCK\"", "\"HTTP_PROXY\"\nuri = \"http://h/\"\nrequest_transform = { plugin = \"p\" }\n[plugins.p]\nbuiltin = \"x\"\n[apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration.integrationResponses.\"200\"]"), "gateway.toml: apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration.request_transform: HTTP_PROXY passes requests and responses through unchanged; transforms apply to MOCK and PLUGIN"),
+        (BASE.replace("[apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration]", "[apis.a.resources.\"/x\".resourceMethods.GET]\nmethodResponses.\"200\" = {}\n[apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration]\nintegrationResponses.\"404\" = {}"), "gateway.toml: apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration.integrationResponses.\"404\": no method response `404` in methodResponses (API Gateway: Invalid Response status code specified)"),
+        (BASE.replace("[apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration]", "[apis.a.resources.\"/x\".resourceMethods.GET]\nmethodResponses.\"200\".responseParameters = { \"method.response.header.x-a\" = false }\n[apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration]\nintegrationResponses.\"200\".responseParameters = { \"method.response.header.x-a\" = \"'1'\", \"method.response.header.x-b\" = \"'2'\" }"), "gateway.toml: apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration.integrationResponses.\"200\".responseParameters.\"method.response.header.x-b\": `method.response.header.x-b` is not declared in methodResponses.\"200\".responseParameters (API Gateway: Invalid mapping expression parameter specified)"),
         (format!("{BASE}[apis.a.stages.\"bad stage\"]\n"), "gateway.toml: apis.a.stages.bad stage: name `bad stage` must be 1-128 characters of A-Z a-z 0-9 - _"),
         ("version = 1\n[apis.a.stages.prod]\n[apis.a.resources.\"/x\".resourceMethods.GET]\nauthorizationType = \"NONE\"\n".into(), "gateway.toml:3:1: missing field `methodIntegration`"),
     ];
     for (text, want) in cases {
         assert_eq!(error_of(&text), want, "manifest:\n{text}");
     }
+}
+
+#[test]
+fn declared_method_responses_load() {
+    let text = BASE.replace(
+        "[apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration]",
+        "[apis.a.resources.\"/x\".resourceMethods.GET]\nmethodResponses.\"200\".responseParameters = { \"method.response.header.X-A\" = true }\n[apis.a.resources.\"/x\".resourceMethods.GET.methodIntegration]\nintegrationResponses.\"200\".responseParameters = { \"method.response.header.x-a\" = \"'1'\" }",
+    );
+    parse(&text, std::path::Path::new("/srv/gw"), "gateway.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
 }
 
 fn gateway_error(text: &str) -> String {

@@ -928,7 +928,56 @@ fn resolve_method(
         request_parameters.push(DeclaredParameter { location, name: name.to_string(), required: *required });
     }
     let integration = resolve_integration(&format!("{at}.methodIntegration"), &m.method_integration, plugins)?;
+    if let Some(responses) = &m.method_responses {
+        check_method_responses(at, responses, &m.method_integration)?;
+    }
     Ok(MethodDef { verb: verb.to_string(), authorization, request_parameters, validation: None, integration })
+}
+
+/// With `methodResponses` declared, as API Gateway requires: every integration response is
+/// for a declared status, and maps only headers its method response declares.
+fn check_method_responses(
+    at: &str,
+    responses: &BTreeMap<String, schema::MethodResponseSpec>,
+    integration: &schema::IntegrationSpec,
+) -> Result<(), Invalid> {
+    for (status, r) in responses {
+        let rat = format!("{at}.methodResponses.\"{status}\"");
+        if !status.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) {
+            return Err(bad(&rat, format!("`{status}` is not a status code (100-599)")));
+        }
+        for key in r.response_parameters.keys() {
+            let Some(name) = key.strip_prefix("method.response.header.") else {
+                return Err(bad(format!("{rat}.responseParameters.\"{key}\""), "keys are method.response.header.X"));
+            };
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                bad(format!("{rat}.responseParameters.\"{key}\""), format!("`{name}` is not a valid header name"))
+            })?;
+        }
+    }
+    for (status, ir) in &integration.integration_responses {
+        let iat = format!("{at}.methodIntegration.integrationResponses.\"{status}\"");
+        let Some(declared) = responses.get(status) else {
+            return Err(bad(
+                &iat,
+                format!(
+                    "no method response `{status}` in methodResponses (API Gateway: Invalid Response status code specified)"
+                ),
+            ));
+        };
+        for key in ir.response_parameters.keys() {
+            let known = declared.response_parameters.keys().any(|k| k.eq_ignore_ascii_case(key));
+            if !known {
+                return Err(bad(
+                    format!("{iat}.responseParameters.\"{key}\""),
+                    format!(
+                        "`{key}` is not declared in methodResponses.\"{status}\".responseParameters (API Gateway: Invalid mapping expression parameter specified)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `$ref` prefix API Gateway uses for another model of the same API.

@@ -333,8 +333,24 @@ pub struct MethodSpec {
     /// Media type → model name, for body validation (`$default` for any other media type).
     #[serde(default)]
     pub request_models: BTreeMap<String, String>,
+    /// Method responses by status code. When present, integration responses and their
+    /// `responseParameters` must refer to what is declared here.
+    #[serde(default)]
+    pub method_responses: Option<BTreeMap<String, MethodResponseSpec>>,
     /// The integration.
     pub method_integration: IntegrationSpec,
+}
+
+/// A method response, after AWS's `MethodResponse`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MethodResponseSpec {
+    /// `method.response.header.<Name>` → required (declared headers).
+    #[serde(default)]
+    pub response_parameters: BTreeMap<String, bool>,
+    /// Media type → model name (documentation only: API Gateway does not validate responses).
+    #[serde(default)]
+    pub response_models: BTreeMap<String, String>,
 }
 
 fn default_auth() -> String {
