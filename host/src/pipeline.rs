@@ -1020,10 +1020,9 @@ fn backend_head(
     }
     // Path placeholders and their (percent-encoded) values, and the query string pairs.
     let mut path: Vec<(&str, String)> = Vec::new();
-    let mut extra_query: Vec<(&str, &str)> = Vec::new();
-    let mapped: Vec<(&ParamTarget, Option<String>)> =
-        integration.request_parameters.iter().map(|(t, s)| (t, ctx.source_value(s))).collect();
-    for ((target, value), (_, source)) in mapped.iter().zip(&integration.request_parameters) {
+    let mut extra_query: Vec<(&str, String)> = Vec::new();
+    for (target, source) in &integration.request_parameters {
+        let value = ctx.source_value(source);
         match target {
             ParamTarget::Path(n) => {
                 let encoded = matches!(source, ParamSource::Path(_));
@@ -1036,7 +1035,7 @@ fn backend_head(
             }
             ParamTarget::Header(n) => {
                 if let Some(v) = value {
-                    set_integration_header(&mut headers, n, v)?;
+                    set_integration_header(&mut headers, n, &v)?;
                 }
             }
         }
@@ -1050,7 +1049,7 @@ fn backend_head(
     }
     for (n, v) in &overrides.query {
         extra_query.retain(|(k, _)| k != n);
-        extra_query.push((n, v));
+        extra_query.push((n, v.clone()));
     }
     for (n, v) in &overrides.headers {
         set_integration_header(&mut headers, n, v)?;
