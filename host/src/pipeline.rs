@@ -547,11 +547,7 @@ impl RequestCtx<'_> {
 
     /// Request headers as `(name, value)` pairs, without the ones API Gateway drops.
     fn forwarded_headers(&self) -> Vec<(String, String)> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| !DROPPED_REQUEST_HEADERS.contains(&k.as_str()))
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect()
+        header_pairs(self.headers.iter().filter(|(k, _)| !DROPPED_REQUEST_HEADERS.contains(&k.as_str())))
     }
 
     fn method_arn(&self) -> String {
@@ -978,10 +974,6 @@ async fn plugin_integration(ctx: &RequestCtx<'_>, plugin: &str) -> Result<Respon
             }
         }
     })?;
-    let mut headers = HeaderMap::new();
-    for (k, v) in &resp.headers {
-        set_response_header(&mut headers, k, v, true);
-    }
     if ctx.method.integration.responses.is_empty() {
         // No integration responses: the plugin's response is the method response.
         let status =
@@ -990,12 +982,20 @@ async fn plugin_integration(ctx: &RequestCtx<'_>, plugin: &str) -> Result<Respon
                     .with_status(502)
                     .with_cause(anyhow::anyhow!("integration plugin `{plugin}` returned status {}", resp.status))
             })?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &resp.headers {
+            set_response_header(&mut headers, k, v, true);
+        }
         let transform = ctx.method.integration.response_transform.as_ref();
-        let integration_headers = resp.headers.clone();
-        return respond_with_transform(ctx, transform, status, headers, integration_headers, resp.body.into(), None)
-            .await;
+        return respond_with_transform(ctx, transform, status, headers, resp.headers, resp.body.into(), None).await;
     }
-    integration_response(ctx, resp.status, &headers, resp.body.into()).await
+    // Integration responses map from the plugin's headers as it sent them (not remapped).
+    let integration_headers: HeaderMap = resp
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
+        .collect();
+    integration_response(ctx, resp.status, &integration_headers, resp.body.into()).await
 }
 
 /// The backend request's method, URL and headers, from the integration's URI, its mappings
@@ -1321,7 +1321,7 @@ async fn integration_response(
         }
         return respond_with_transform(ctx, None, method_status, headers, Vec::new(), body, None).await;
     }
-    let integration_headers = header_pairs(integration_headers);
+    let integration_headers = header_pairs(integration_headers.iter());
     // The template, rendered over the integration's body, is the body; a response transform
     // of the manifest gets the template and the body and produces the body instead.
     let explicit = ctx.method.integration.response_transform.clone();
@@ -1339,8 +1339,8 @@ async fn integration_response(
 }
 
 /// Headers as `(name, value)` pairs.
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
+fn header_pairs<'h>(headers: impl Iterator<Item = (&'h HeaderName, &'h HeaderValue)>) -> Vec<(String, String)> {
+    headers.map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 
 /// Applies the response transform, if any, and builds the method response.

@@ -181,3 +181,28 @@ requestTemplates = { "application/json" = '{"statusCode": 200}' }
     let detail = text.strip_prefix("message=Invalid request body detail=").unwrap_or_else(|| panic!("{text}"));
     assert!(detail.starts_with('[') && detail.ends_with(']') && detail.contains("\"string\""), "{detail}");
 }
+
+#[tokio::test]
+async fn plugin_integrations_map_their_headers_and_body() {
+    let gw = TestGateway::start(
+        r#"
+version = 1
+[plugins.echo]
+path = "%{guest:fixture-echo}"
+[apis.p.stages.prod]
+[apis.p.resources."/items/{id}".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "echo"
+requestParameters = { "integration.request.path.id" = "'from-mapping'" }
+[apis.p.resources."/items/{id}".resourceMethods.GET.methodIntegration.integrationResponses."200".responseParameters]
+"method.response.header.x-type" = "integration.response.header.Content-Type"
+"method.response.header.x-id" = "integration.response.body.pathParameters[?@[0] == 'id'][1]"
+"#,
+    )
+    .await;
+    let r = client().get(gw.url("/prod/items/7")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-type"], "application/json");
+    // `integration.request.path.*` replaces the plugin's path parameter.
+    assert_eq!(r.headers()["x-id"], "from-mapping");
+}
