@@ -61,7 +61,9 @@ pub struct GuardedBody<B> {
     remaining: u64,
     drain_allowance: u64,
     draining: bool,
-    deadline: Pin<Box<Sleep>>,
+    /// When the whole body must have arrived; the timer is only armed when the body is read.
+    deadline_at: Instant,
+    deadline: Option<Pin<Box<Sleep>>>,
     outcome: BodyOutcome,
     finished: bool,
 }
@@ -75,7 +77,8 @@ impl<B> GuardedBody<B> {
             remaining: limit,
             drain_allowance: limit,
             draining: false,
-            deadline: Box::pin(tokio::time::sleep_until(Instant::now() + timeout)),
+            deadline_at: Instant::now() + timeout,
+            deadline: None,
             outcome: outcome.clone(),
             finished: false,
         };
@@ -101,8 +104,9 @@ where
         if this.finished {
             return Poll::Ready(None);
         }
+        let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(this.deadline_at)));
         loop {
-            if this.deadline.as_mut().poll(cx).is_ready() {
+            if deadline.as_mut().poll(cx).is_ready() {
                 return this.fail(BodyError::Timeout);
             }
             let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {

@@ -67,6 +67,8 @@ pub struct Api {
     pub def: ApiDef,
     /// Its routing table (indices into `def.resources`).
     pub router: Router,
+    /// Its id as a header value (`x-amzn-apigateway-api-id` on integration requests).
+    pub id_header: http::HeaderValue,
     /// Decision caches by authorizer name (only authorizers with a TTL).
     pub auth_caches: HashMap<String, moka::sync::Cache<String, CachedDecision>>,
 }
@@ -304,7 +306,10 @@ pub fn build_snapshot(
         }
         let router = Router::new(def.resources.iter().enumerate().map(|(i, r)| (i, r.path.as_str())))
             .map_err(|e| BuildError::Routes { api: def.name.clone(), message: e.0 })?;
-        apis.push(Api { def: def.clone(), router, auth_caches });
+        // Ids are checked names (letters, digits, `-`, `_`), always valid header values.
+        let id_header = http::HeaderValue::from_str(&def.id)
+            .map_err(|_| BuildError::Setup(anyhow::anyhow!("api id `{}` is not a valid header value", def.id)))?;
+        apis.push(Api { def: def.clone(), router, id_header, auth_caches });
     }
     runtime.retain_components(plugins.values().map(|p| p.hash()));
     Ok(Snapshot { config: Arc::new(config), apis, plugins, http: http.clone(), loaded_at: SystemTime::now(), version })

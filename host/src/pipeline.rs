@@ -19,11 +19,11 @@ use hyper::body::Incoming;
 use crate::body::{BodyError, BodyOutcome, GuardedBody};
 use crate::gateway::{Api, CachedDecision, Snapshot, VTL_PLUGIN};
 use crate::gateway_response::{GatewayError, ResponseType};
-use crate::http_client::{GatewayBody, full_body};
+use crate::http_client::{ClientBody, GatewayBody, full_body};
 use crate::manifest::{
     Authorization, AuthorizerDef, AuthorizerKind, BodyPath, ContentHandling, IdentitySource, IntegrationDef,
     IntegrationKind, IntegrationResponseDef, MethodDef, ParamLocation, ParamSource, ParamTarget, Passthrough,
-    ResourceDef, StageDef, TransformDef,
+    ResourceDef, StageDef, TransformDef, UriTemplate,
 };
 use crate::runtime::PluginFailure;
 use crate::runtime::bindings::types;
@@ -63,11 +63,11 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 ];
 
 /// Backend response headers that come back renamed `x-amzn-Remapped-<Name>` (spec §0.3).
-const REMAPPED_RESPONSE_HEADERS: &[(&str, &str)] = &[
-    ("connection", "x-amzn-remapped-connection"),
-    ("content-length", "x-amzn-remapped-content-length"),
-    ("date", "x-amzn-remapped-date"),
-    ("server", "x-amzn-remapped-server"),
+const REMAPPED_RESPONSE_HEADERS: [(HeaderName, HeaderName); 4] = [
+    (header::CONNECTION, HeaderName::from_static("x-amzn-remapped-connection")),
+    (header::CONTENT_LENGTH, HeaderName::from_static("x-amzn-remapped-content-length")),
+    (header::DATE, HeaderName::from_static("x-amzn-remapped-date")),
+    (header::SERVER, HeaderName::from_static("x-amzn-remapped-server")),
 ];
 
 /// Method response headers API Gateway renames `x-amzn-Remapped-<Name>` when a mapping,
@@ -114,15 +114,22 @@ fn set_response_header(headers: &mut HeaderMap, name: &str, value: &str, append:
 }
 
 /// Backend response headers that describe the backend connection only.
-const HOP_BY_HOP_RESPONSE_HEADERS: &[&str] =
-    &["transfer-encoding", "keep-alive", "proxy-connection", "trailer", "upgrade"];
+const HOP_BY_HOP_RESPONSE_HEADERS: [HeaderName; 5] = [
+    header::TRANSFER_ENCODING,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TRAILER,
+    header::UPGRADE,
+];
 
 /// Handles one request on `snapshot`; never fails: errors become gateway responses.
 pub async fn handle(snapshot: Arc<Snapshot>, req: Request<Incoming>, conn: ConnInfo) -> Response<GatewayBody> {
-    let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
+    let request_id = request_id.to_string();
+    // What the access log needs after the request is gone, kept only when it is written.
+    let access = tracing::enabled!(target: "wasmgate::access", tracing::Level::INFO)
+        .then(|| (Instant::now(), req.method().clone(), req.uri().path().to_string()));
     let mut resp = match run(&snapshot, req, conn, &request_id).await {
         Ok(resp) => resp,
         Err(failed) => failed.into_response(&request_id),
@@ -130,15 +137,17 @@ pub async fn handle(snapshot: Arc<Snapshot>, req: Request<Incoming>, conn: ConnI
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(X_AMZN_REQUESTID, v);
     }
-    tracing::info!(
-        target: "wasmgate::access",
-        request_id = %request_id,
-        ip = %conn.remote.ip(),
-        method = %method,
-        path = %path,
-        status = resp.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-    );
+    if let Some((started, method, path)) = access {
+        tracing::info!(
+            target: "wasmgate::access",
+            request_id = %request_id,
+            ip = %conn.remote.ip(),
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+        );
+    }
     resp
 }
 
@@ -160,7 +169,8 @@ struct RequestCtx<'a> {
     headers: HeaderMap,
     path_params: Vec<(String, String)>,
     protocol: &'static str,
-    source_ip: String,
+    /// The client's address (`$context.identity.sourceIp`).
+    remote_ip: std::net::IpAddr,
     domain_name: String,
     request_time_epoch: u64,
     principal_id: Option<String>,
@@ -273,6 +283,8 @@ async fn phases(ctx: &mut RequestCtx<'_>, body: Incoming) -> Result<Response<Gat
     validate_parameters(ctx)?;
     // A body that is validated is read whole first; otherwise HTTP_PROXY streams it.
     let body = match ctx.method.validation.as_ref().filter(|v| !v.body.is_empty()) {
+        // Nothing to read (a GET, say): no limit or deadline to watch.
+        None if http_body::Body::is_end_stream(&guarded) => Buffered::Whole(Bytes::new()),
         Some(v) => {
             let body = read_body(guarded).await?;
             validate_body(ctx, &v.body, &body)?;
@@ -446,7 +458,10 @@ fn method_request<'a>(
         http::Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    let path = if rest.is_empty() { "/".to_string() } else { format!("/{}", rest.trim_start_matches('/')) };
+    let rest = rest.trim_start_matches('/');
+    let mut path = String::with_capacity(rest.len() + 1);
+    path.push('/');
+    path.push_str(rest);
     Ok(RequestCtx {
         snapshot,
         api,
@@ -462,7 +477,7 @@ fn method_request<'a>(
         headers: parts.headers,
         path_params: route.params,
         protocol,
-        source_ip: conn.remote.ip().to_string(),
+        remote_ip: conn.remote.ip(),
         domain_name,
         request_time_epoch: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
         principal_id: None,
@@ -512,7 +527,7 @@ impl RequestCtx<'_> {
             "domainPrefix" => self.domain_name.split('.').next().unwrap_or_default().to_string(),
             "requestTimeEpoch" => self.request_time_epoch.to_string(),
             "accountId" => self.snapshot.config.account_id.clone(),
-            "identity.sourceIp" => self.source_ip.clone(),
+            "identity.sourceIp" => self.remote_ip.to_string(),
             "identity.userAgent" => self.header("user-agent").unwrap_or_default().to_string(),
             "authorizer.principalId" => self.principal_id.clone()?,
             other => {
@@ -533,7 +548,7 @@ impl RequestCtx<'_> {
             http_method: self.verb.to_string(),
             path: self.full_path.clone(),
             protocol: self.protocol.to_string(),
-            source_ip: self.source_ip.clone(),
+            source_ip: self.remote_ip.to_string(),
             user_agent: self.header("user-agent").unwrap_or_default().to_string(),
             domain_name: self.domain_name.clone(),
             request_time_epoch: self.request_time_epoch,
@@ -1004,16 +1019,15 @@ async fn plugin_integration(ctx: &RequestCtx<'_>, plugin: &str) -> Result<Respon
 fn backend_head(
     ctx: &RequestCtx<'_>,
     backend_method: Option<&str>,
-    uri: &str,
+    uri: &UriTemplate,
     client: bool,
     overrides: &RequestOverrides,
 ) -> Result<(Method, http::Uri, HeaderMap), GatewayError> {
     let integration = &ctx.method.integration;
-    let mut url = substitute_stage_variables(uri, |n| ctx.stage_variable(n));
     let mut headers = HeaderMap::with_capacity(ctx.headers.len() + 2);
     if client {
         for (k, v) in &ctx.headers {
-            if !DROPPED_REQUEST_HEADERS.contains(&k.as_str()) && k != header::HOST {
+            if k != header::HOST && !DROPPED_REQUEST_HEADERS.contains(&k.as_str()) {
                 headers.append(k.clone(), v.clone());
             }
         }
@@ -1054,23 +1068,20 @@ fn backend_head(
     for (n, v) in &overrides.headers {
         set_integration_header(&mut headers, n, v)?;
     }
-    for (n, v) in &path {
-        url = url.replace(&format!("{{{n}}}"), v);
-    }
-    let mut query = if client { ctx.raw_query.clone().unwrap_or_default() } else { String::new() };
-    if !extra_query.is_empty() {
-        let mut pairs = form_urlencoded::Serializer::for_suffix(query, 0);
+    let raw_query = if client { ctx.raw_query.as_deref().unwrap_or_default() } else { "" };
+    let query = if extra_query.is_empty() {
+        std::borrow::Cow::Borrowed(raw_query)
+    } else {
+        let mut pairs = form_urlencoded::Serializer::for_suffix(raw_query.to_string(), 0);
         pairs.extend_pairs(extra_query);
-        query = pairs.finish();
-    }
-    if !query.is_empty() {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(query.trim_start_matches('&'));
-    }
-    let target: http::Uri =
-        url.parse().map_err(|e| GatewayError::configuration(anyhow::anyhow!("integration URL `{url}`: {e}")))?;
-    if let Ok(id) = HeaderValue::from_str(&ctx.api.def.id) {
-        headers.insert(X_AMZN_API_ID, id);
+        std::borrow::Cow::Owned(pairs.finish())
+    };
+    let target = uri
+        .render(|n| ctx.stage_variable(n), |n| path.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()), &query)
+        .map_err(|e| GatewayError::configuration(anyhow::anyhow!(e)))?;
+    headers.insert(X_AMZN_API_ID, ctx.api.id_header.clone());
+    if let Some(host) = uri.host_header() {
+        headers.entry(header::HOST).or_insert_with(|| host.clone());
     }
     let method = match backend_method {
         Some(m) => Method::from_bytes(m.as_bytes()).map_err(|e| GatewayError::configuration(e.into()))?,
@@ -1098,7 +1109,7 @@ async fn send_backend(
     ctx: &RequestCtx<'_>,
     request: Request<GatewayBody>,
     outcome: Option<&BodyOutcome>,
-) -> Result<Response<Incoming>, GatewayError> {
+) -> Result<Response<ClientBody>, GatewayError> {
     let timeout = ctx.method.integration.timeout;
     match tokio::time::timeout(timeout, ctx.snapshot.http.request(request)).await {
         Err(_) => Err(GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out")
@@ -1119,7 +1130,7 @@ async fn send_backend(
 async fn http(
     ctx: &RequestCtx<'_>,
     backend_method: Option<&str>,
-    uri: &str,
+    uri: &UriTemplate,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     ctx.check_body_mappings()?;
     let content_type = ctx.header("content-type").map(str::to_string);
@@ -1154,7 +1165,7 @@ async fn http(
 async fn http_proxy(
     ctx: &RequestCtx<'_>,
     backend_method: Option<&str>,
-    uri: &str,
+    uri: &UriTemplate,
     body: GatewayBody,
     outcome: Option<BodyOutcome>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
@@ -1164,9 +1175,11 @@ async fn http_proxy(
     *request.uri_mut() = target;
     *request.headers_mut() = headers;
 
-    let started = Instant::now();
+    let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
     let resp = send_backend(ctx, request, outcome.as_ref()).await?;
-    tracing::debug!(request_id = ctx.request_id, integration_latency_us = started.elapsed().as_micros() as u64);
+    if let Some(started) = started {
+        tracing::debug!(request_id = ctx.request_id, integration_latency_us = started.elapsed().as_micros() as u64);
+    }
     let (mut parts, body) = resp.into_parts();
     let mut out = HeaderMap::with_capacity(parts.headers.len());
     // `drain` names only the first value of a repeated header; later ones come with `None`.
@@ -1176,17 +1189,13 @@ async fn http_proxy(
             current = Some(n);
         }
         let Some(name) = &current else { continue };
-        if HOP_BY_HOP_RESPONSE_HEADERS.contains(&name.as_str()) {
+        if HOP_BY_HOP_RESPONSE_HEADERS.contains(name) {
             continue;
         }
-        match REMAPPED_RESPONSE_HEADERS.iter().find(|(n, _)| *n == name.as_str()) {
-            Some((_, remapped)) => {
-                out.append(HeaderName::from_static(remapped), value);
-            }
-            None => {
-                out.append(name.clone(), value);
-            }
-        }
+        match REMAPPED_RESPONSE_HEADERS.iter().find(|(n, _)| n == name) {
+            Some((_, remapped)) => out.append(remapped, value),
+            None => out.append(name, value),
+        };
     }
     let mut response = Response::new(body.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed());
     *response.status_mut() = parts.status;
@@ -1203,6 +1212,9 @@ const SEGMENT: &percent_encoding::AsciiSet =
 /// decoded, so they are encoded here. Either way `.` and `..` segments are encoded, so a
 /// value cannot walk up the backend's path.
 fn path_value(already_encoded: bool, value: &str) -> String {
+    if already_encoded && !value.split('/').any(|segment| segment == "." || segment == "..") {
+        return value.to_string();
+    }
     let encoded = if already_encoded {
         value.to_string()
     } else {
@@ -1217,28 +1229,6 @@ fn path_value(already_encoded: bool, value: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// Replaces `${stageVariables.name}` with the stage variable's value (empty when unset).
-fn substitute_stage_variables<'a>(text: &str, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${stageVariables.") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + "${stageVariables.".len()..];
-        match after.find('}') {
-            Some(end) => {
-                out.push_str(lookup(&after[..end]).unwrap_or_default());
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 // === integration response → method response ===
@@ -1390,20 +1380,6 @@ async fn respond_with_transform(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stage_variable_substitution() {
-        let vars = |n: &str| match n {
-            "host" => Some("127.0.0.1:9000"),
-            _ => None,
-        };
-        assert_eq!(substitute_stage_variables("http://${stageVariables.host}/x", vars), "http://127.0.0.1:9000/x");
-        assert_eq!(substitute_stage_variables("http://h/${stageVariables.nope}", vars), "http://h/");
-        assert_eq!(
-            substitute_stage_variables("http://h/${stageVariables.open", vars),
-            "http://h/${stageVariables.open"
-        );
-    }
 
     #[test]
     fn path_values_cannot_escape() {

@@ -6,10 +6,12 @@
 
 mod resolve;
 pub mod schema;
+mod uri_template;
 
 use std::path::{Path, PathBuf};
 
 pub use resolve::*;
+pub use uri_template::UriTemplate;
 
 /// The only manifest version this gateway reads.
 pub const MANIFEST_VERSION: u32 = 1;

@@ -10,6 +10,7 @@ use regex::Regex;
 use sha2::{Digest, Sha256};
 
 use super::schema::{self, EdgeLimits};
+use super::uri_template::UriTemplate;
 
 /// The resolved gateway configuration: checked, with absolute paths.
 #[derive(Debug, Clone)]
@@ -330,7 +331,7 @@ pub enum IntegrationKind {
         /// Backend verb; `None` = the request's verb.
         method: Option<String>,
         /// The backend URL template.
-        uri: String,
+        uri: UriTemplate,
     },
     /// `HTTP`: a request built from the mappings and the request template is sent to `uri`;
     /// the response goes through the integration responses.
@@ -338,7 +339,7 @@ pub enum IntegrationKind {
         /// Backend verb; `None` = the request's verb.
         method: Option<String>,
         /// The backend URL template.
-        uri: String,
+        uri: UriTemplate,
     },
     /// `PLUGIN`: an integration plugin produces the response.
     Plugin {
@@ -1143,9 +1144,9 @@ fn resolve_integration(
                 Some(m) => return Err(bad(format!("{at}.httpMethod"), format!("`{m}` is not an HTTP verb"))),
             };
             if kind == "HTTP" {
-                IntegrationKind::Http { method, uri: uri.clone() }
+                IntegrationKind::Http { method, uri: UriTemplate::parse(uri) }
             } else {
-                IntegrationKind::HttpProxy { method, uri: uri.clone() }
+                IntegrationKind::HttpProxy { method, uri: UriTemplate::parse(uri) }
             }
         }
         "PLUGIN" => {
