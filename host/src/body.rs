@@ -149,6 +149,46 @@ where
     }
 }
 
+/// A request body as the pipeline reads it, whichever connection it came on.
+#[derive(Debug)]
+pub enum RequestBody {
+    /// No body.
+    Empty,
+    /// An HTTP/2 body, from hyper.
+    Http2(hyper::body::Incoming),
+    /// An HTTP/1.1 body, from the gateway's own codec.
+    Http1(crate::server::Http1Body),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = crate::http_client::BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            RequestBody::Empty => Poll::Ready(None),
+            RequestBody::Http2(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            RequestBody::Http1(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Http2(b) => b.is_end_stream(),
+            RequestBody::Http1(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Http2(b) => b.size_hint(),
+            RequestBody::Http1(b) => b.size_hint(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

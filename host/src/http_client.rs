@@ -31,11 +31,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
+
+use crate::h1;
+use crate::h1::{Chunked, Decoded, Decoder, ReadBuffer};
 use tokio::net::TcpStream;
 
 /// Errors carried by bodies.
@@ -126,13 +129,10 @@ struct Idle {
     returned: Instant,
 }
 
-/// A connection to a backend, with its read buffer (bytes `start..end` are read and not
-/// yet consumed).
+/// A connection to a backend, with its read buffer.
 struct Conn {
     io: TcpStream,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
+    rb: ReadBuffer,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -222,20 +222,20 @@ impl HttpClient {
             }
         };
         let reusable = head.keep_alive;
-        let state = if head_request || head.status == StatusCode::NO_CONTENT || head.status == StatusCode::NOT_MODIFIED
-        {
-            Framing::Length(0)
-        } else if head.chunked {
-            Framing::Chunked(Chunked::Size)
-        } else if let Some(n) = head.content_length {
-            Framing::Length(n)
-        } else {
-            Framing::UntilClose
-        };
+        let decoder =
+            if head_request || head.status == StatusCode::NO_CONTENT || head.status == StatusCode::NOT_MODIFIED {
+                Decoder::Length(0)
+            } else if head.chunked {
+                Decoder::Chunked(Chunked::Size)
+            } else if let Some(n) = head.content_length {
+                Decoder::Length(n)
+            } else {
+                Decoder::UntilClose
+            };
         let mut body = ClientBody {
             conn: Some(conn),
-            state,
-            reusable: reusable && state != Framing::UntilClose,
+            decoder,
+            reusable: reusable && decoder != Decoder::UntilClose,
             pool: Some((self.clone(), authority)),
         };
         body.finish_if_done();
@@ -300,7 +300,7 @@ impl HttpClient {
             .map_err(|_| ClientError::ConnectTimeout(authority.clone()))?
             .map_err(|source| ClientError::Connect { authority: authority.clone(), source })?;
         io.set_nodelay(true).map_err(|source| ClientError::Connect { authority: authority.clone(), source })?;
-        Ok(Conn { io, buf: vec![0; READ_BUFFER], start: 0, end: 0 })
+        Ok(Conn { io, rb: ReadBuffer::new(READ_BUFFER) })
     }
 
     /// How many idle connections the pool holds for `authority`.
@@ -437,47 +437,17 @@ struct Head {
     keep_alive: bool,
 }
 
-impl Conn {
-    /// Reads more bytes into the buffer (compacting or growing it first when full).
-    /// `Ok(0)` at end of stream.
-    fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<std::io::Result<usize>> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else if self.buf.len() < max {
-                self.buf.resize((self.buf.len() * 2).min(max), 0);
-            } else {
-                return Poll::Ready(Err(std::io::Error::other("response head too large")));
-            }
-        }
-        let mut rb = ReadBuf::new(&mut self.buf[self.end..]);
-        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        self.end += n;
-        Poll::Ready(Ok(n))
-    }
-
-    fn pending(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-}
-
 async fn read_head(conn: &mut Conn) -> Result<Head, ClientError> {
     loop {
-        if conn.start < conn.end
-            && let Some((used, head)) = parse_head(conn.pending())?
+        if !conn.rb.pending().is_empty()
+            && let Some((used, head)) = parse_head(conn.rb.pending())?
         {
-            conn.start += used;
+            conn.rb.consume(used);
             return Ok(head);
         }
-        let n = std::future::poll_fn(|cx| conn.poll_fill(cx, MAX_RESPONSE_HEAD)).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::Other { ClientError::Protocol(e.to_string()) } else { e.into() }
+        let Conn { io, rb } = conn;
+        let n = std::future::poll_fn(|cx| rb.poll_fill(io, cx, MAX_RESPONSE_HEAD)).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::OutOfMemory { ClientError::Protocol(e.to_string()) } else { e.into() }
         })?;
         if n == 0 {
             return Err(ClientError::Incomplete);
@@ -487,9 +457,17 @@ async fn read_head(conn: &mut Conn) -> Result<Head, ClientError> {
 
 /// Parses a response head at the start of `bytes`: `None` when it is not all there yet.
 fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ClientError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    let used = match resp.parse(bytes) {
+    // Most responses have a handful of headers: a small table first, the full one if needed.
+    let mut few = [httparse::EMPTY_HEADER; 24];
+    let mut many;
+    let mut resp = httparse::Response::new(&mut few);
+    let mut parsed = resp.parse(bytes);
+    if matches!(parsed, Err(httparse::Error::TooManyHeaders)) {
+        many = vec![httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+        resp = httparse::Response::new(&mut many);
+        parsed = resp.parse(bytes);
+    }
+    let used = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(ClientError::Protocol(e.to_string())),
@@ -500,23 +478,21 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ClientError> {
     let mut content_length = None;
     let mut chunked = false;
     let mut keep_alive = version == Version::HTTP_11;
+    // Header values share one copy of the head.
+    let shared = Bytes::copy_from_slice(&bytes[..used]);
+    let invalid = |what: &str| ClientError::Protocol(format!("invalid header {what}"));
     for h in resp.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| invalid(h.name))?;
+        let value = h1::shared_value(&shared, bytes.as_ptr(), h.value).ok_or_else(|| invalid(h.name))?;
         if name == header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| ClientError::Protocol("invalid Content-Length".into()))?;
+            let n = h1::content_length(h.value).ok_or_else(|| invalid(h.name))?;
             if content_length.is_some_and(|m| m != n) {
                 return Err(ClientError::Protocol("conflicting Content-Length headers".into()));
             }
             content_length = Some(n);
         } else if name == header::TRANSFER_ENCODING {
             // Chunked when it is the final coding; anything else is read until close.
-            chunked = value
-                .to_str()
-                .is_ok_and(|v| v.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked")));
+            chunked = h1::is_chunked(h.value);
             if !chunked {
                 keep_alive = false;
             }
@@ -541,44 +517,19 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ClientError> {
     Ok(Some((used, Head { status, version, headers, content_length, chunked, keep_alive })))
 }
 
-/// How the rest of a response body is framed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// This many bytes left.
-    Length(u64),
-    /// Chunked, at this point of the encoding.
-    Chunked(Chunked),
-    /// Everything until the backend closes.
-    UntilClose,
-    /// Read to the end.
-    Done,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunked {
-    /// Expecting a chunk-size line.
-    Size,
-    /// Inside a chunk, this many bytes left.
-    Data(u64),
-    /// Expecting the CRLF after a chunk.
-    DataEnd,
-    /// After the last chunk: trailer lines until an empty one.
-    Trailers,
-}
-
 /// A response body, read from the backend connection as it is polled. When it has been read
 /// to its end the connection goes back to the pool; dropped before that, the connection is
 /// closed.
 pub struct ClientBody {
     conn: Option<Conn>,
-    state: Framing,
+    decoder: Decoder,
     reusable: bool,
     pool: Option<(HttpClient, Authority)>,
 }
 
 impl std::fmt::Debug for ClientBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBody").field("state", &self.state).finish_non_exhaustive()
+        f.debug_struct("ClientBody").field("decoder", &self.decoder).finish_non_exhaustive()
     }
 }
 
@@ -586,13 +537,13 @@ impl ClientBody {
     /// At the end of the body: the connection goes back to the pool when it can be reused
     /// (nothing unread left on it).
     fn finish_if_done(&mut self) {
-        if !matches!(self.state, Framing::Done | Framing::Length(0)) {
+        if !self.decoder.is_done() {
             return;
         }
-        self.state = Framing::Done;
+        self.decoder = Decoder::Done;
         let Some(conn) = self.conn.take() else { return };
         if self.reusable
-            && conn.start == conn.end
+            && conn.rb.pending().is_empty()
             && let Some((client, authority)) = self.pool.take()
         {
             client.checkin(authority, conn);
@@ -601,7 +552,7 @@ impl ClientBody {
 
     fn fail(&mut self, e: ClientError) -> Poll<Option<Result<Frame<Bytes>, ClientError>>> {
         self.conn = None;
-        self.state = Framing::Done;
+        self.decoder = Decoder::Done;
         Poll::Ready(Some(Err(e)))
     }
 }
@@ -613,92 +564,39 @@ impl Body for ClientBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ClientError>>> {
         let this = &mut *self;
         loop {
-            if this.state == Framing::Done {
-                return Poll::Ready(None);
-            }
             let Some(conn) = this.conn.as_mut() else { return Poll::Ready(None) };
-            // Decode what is buffered.
-            let pending = conn.pending();
-            match this.state {
-                Framing::Length(left) if !pending.is_empty() => {
-                    let take = pending.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let data = Bytes::copy_from_slice(&pending[..take]);
-                    conn.start += take;
-                    this.state = Framing::Length(left - take as u64);
+            let decoded = match this.decoder.decode(&mut conn.rb) {
+                Decoded::NeedMore => match ready!(conn.rb.poll_fill(&mut conn.io, cx, READ_BUFFER * 4)) {
+                    Ok(0) => this.decoder.at_eof(),
+                    Ok(_) => continue,
+                    Err(e) => return this.fail(e.into()),
+                },
+                other => other,
+            };
+            match decoded {
+                Decoded::Data(data) => {
                     this.finish_if_done();
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Framing::UntilClose if !pending.is_empty() => {
-                    let data = Bytes::copy_from_slice(pending);
-                    conn.start = conn.end;
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Framing::Chunked(Chunked::Data(left)) if !pending.is_empty() => {
-                    let take = pending.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let data = Bytes::copy_from_slice(&pending[..take]);
-                    conn.start += take;
-                    let left = left - take as u64;
-                    this.state = Framing::Chunked(if left == 0 { Chunked::DataEnd } else { Chunked::Data(left) });
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Framing::Chunked(Chunked::Size) if !pending.is_empty() => match httparse::parse_chunk_size(pending) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        conn.start += used;
-                        this.state = Framing::Chunked(if size == 0 { Chunked::Trailers } else { Chunked::Data(size) });
-                        continue;
-                    }
-                    Ok(httparse::Status::Partial) if pending.len() < 1024 => {}
-                    _ => return this.fail(ClientError::Protocol("invalid chunk size line".into())),
-                },
-                Framing::Chunked(Chunked::DataEnd) if pending.len() >= 2 => {
-                    if &pending[..2] != b"\r\n" {
-                        return this.fail(ClientError::Protocol("chunk data not followed by CRLF".into()));
-                    }
-                    conn.start += 2;
-                    this.state = Framing::Chunked(Chunked::Size);
-                    continue;
-                }
-                Framing::Chunked(Chunked::Trailers) if !pending.is_empty() => {
-                    // Trailer lines are skipped; an empty line ends the body.
-                    if let Some(eol) = memchr::memmem::find(pending, b"\r\n") {
-                        conn.start += eol + 2;
-                        if eol == 0 {
-                            this.state = Framing::Done;
-                            this.finish_if_done();
-                            return Poll::Ready(None);
-                        }
-                        continue;
-                    }
-                    if pending.len() > 16 * 1024 {
-                        return this.fail(ClientError::Protocol("trailers too large".into()));
-                    }
-                }
-                _ => {}
-            }
-            // Need more bytes.
-            match ready!(conn.poll_fill(cx, READ_BUFFER * 4)) {
-                Ok(0) if this.state == Framing::UntilClose => {
-                    this.state = Framing::Done;
-                    this.conn = None;
+                Decoded::End => {
+                    this.finish_if_done();
                     return Poll::Ready(None);
                 }
-                Ok(0) => return this.fail(ClientError::Incomplete),
-                Ok(_) => {}
-                Err(e) => return this.fail(e.into()),
+                Decoded::Invalid(what) if what.starts_with("connection closed") => {
+                    return this.fail(ClientError::Incomplete);
+                }
+                Decoded::Invalid(what) => return this.fail(ClientError::Protocol(what.into())),
+                Decoded::NeedMore => continue,
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.state, Framing::Done | Framing::Length(0))
+        self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.state {
-            Framing::Length(n) => SizeHint::with_exact(n),
-            Framing::Done => SizeHint::with_exact(0),
-            _ => SizeHint::default(),
-        }
+        self.decoder.exact_len().map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 
@@ -977,6 +875,21 @@ mod tests {
         let (_, got) = send(&client, Method::GET, &format!("http://{addr}/"), full_body(Bytes::new())).await.unwrap();
         assert_eq!(got, expected);
         assert_eq!(client.pooled(&addr.to_string()), 1);
+    }
+
+    #[tokio::test]
+    async fn responses_with_many_headers_parse() {
+        let (addr, _) = scripted(|_, _| {
+            let headers: String = (0..100).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+            (format!("HTTP/1.1 200 OK\r\n{headers}content-length: 2\r\n\r\nok").into_bytes(), false)
+        })
+        .await;
+        let client = new_client();
+        let mut req = Request::new(full_body(Bytes::new()));
+        *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        let resp = client.request(req).await.unwrap();
+        assert_eq!(resp.headers().len(), 101);
+        assert_eq!(resp.headers()["x-h99"], "99");
     }
 
     #[tokio::test]

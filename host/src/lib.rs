@@ -17,9 +17,9 @@
 pub mod admin;
 pub mod body;
 pub mod cli;
-mod framing;
 pub mod gateway;
 pub mod gateway_response;
+mod h1;
 pub mod http_client;
 pub mod manifest;
 pub mod pipeline;

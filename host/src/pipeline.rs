@@ -14,9 +14,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
-use crate::body::{BodyError, BodyOutcome, GuardedBody};
+use crate::body::{BodyError, BodyOutcome, GuardedBody, RequestBody};
 use crate::gateway::{Api, CachedDecision, Snapshot, VTL_PLUGIN};
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::http_client::{ClientBody, GatewayBody, full_body};
@@ -123,7 +122,7 @@ const HOP_BY_HOP_RESPONSE_HEADERS: [HeaderName; 5] = [
 ];
 
 /// Handles one request on `snapshot`; never fails: errors become gateway responses.
-pub async fn handle(snapshot: Arc<Snapshot>, req: Request<Incoming>, conn: ConnInfo) -> Response<GatewayBody> {
+pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: ConnInfo) -> Response<GatewayBody> {
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
     let request_id = request_id.to_string();
@@ -188,7 +187,7 @@ struct Failed<'a> {
     /// The API, once known: its gateway responses apply.
     api: Option<&'a Api>,
     /// The request, once the method request was built: mapping sources for the response.
-    ctx: Option<RequestCtx<'a>>,
+    ctx: Option<Box<RequestCtx<'a>>>,
     /// `$context` values known before the method request was built.
     early: Vec<(&'static str, String)>,
 }
@@ -231,7 +230,7 @@ impl From<GatewayError> for Failed<'_> {
 
 async fn run<'a>(
     snapshot: &'a Snapshot,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     conn: ConnInfo,
     request_id: &'a str,
 ) -> Result<Response<GatewayBody>, Failed<'a>> {
@@ -257,7 +256,7 @@ async fn run<'a>(
     };
     match phases(&mut ctx, body).await {
         Ok(resp) => Ok(resp),
-        Err(error) => Err(Failed { error, api: Some(api), ctx: Some(ctx), early: Vec::new() }),
+        Err(error) => Err(Failed { error, api: Some(api), ctx: Some(Box::new(ctx)), early: Vec::new() }),
     }
 }
 
@@ -274,7 +273,7 @@ fn find_api<'a>(snapshot: &'a Snapshot, parts: &http::request::Parts) -> Option<
 }
 
 /// Authorization, validation, and the integration with its request and response mapping.
-async fn phases(ctx: &mut RequestCtx<'_>, body: Incoming) -> Result<Response<GatewayBody>, GatewayError> {
+async fn phases(ctx: &mut RequestCtx<'_>, body: RequestBody) -> Result<Response<GatewayBody>, GatewayError> {
     let snapshot = ctx.snapshot;
     authorization(ctx).await?;
     let limits = &snapshot.config.limits;
@@ -320,7 +319,7 @@ async fn phases(ctx: &mut RequestCtx<'_>, body: Incoming) -> Result<Response<Gat
 /// The request body: read whole (for validation), or still to be read or streamed.
 enum Buffered {
     Whole(Bytes),
-    Streaming(GuardedBody<Incoming>, BodyOutcome),
+    Streaming(GuardedBody<RequestBody>, BodyOutcome),
 }
 
 impl Buffered {
@@ -392,7 +391,7 @@ fn validate_body(
 // === method request ===
 
 /// Checks made before anything else: framing and `Host`.
-fn edge_checks(req: &Request<Incoming>, snapshot: &Snapshot, conn: ConnInfo) -> Result<(), GatewayError> {
+fn edge_checks(req: &Request<RequestBody>, snapshot: &Snapshot, conn: ConnInfo) -> Result<(), GatewayError> {
     let bad = |m: &str| GatewayError::new(ResponseType::EdgeBadRequest, m).closing();
     let headers = req.headers();
     let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
@@ -487,7 +486,7 @@ fn method_request<'a>(
     })
 }
 
-async fn read_body(body: GuardedBody<Incoming>) -> Result<Bytes, GatewayError> {
+async fn read_body(body: GuardedBody<RequestBody>) -> Result<Bytes, GatewayError> {
     body.collect().await.map(|c| c.to_bytes()).map_err(body_error)
 }
 

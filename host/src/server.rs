@@ -1,18 +1,22 @@
 //! The HTTP server: listeners, TLS (rustls, HTTP/2 or HTTP/1.1 by ALPN), edge limits,
-//! a connection cap, an idle timeout and graceful shutdown.
+//! a connection cap, an idle timeout and graceful shutdown. HTTP/1.1 is served by the
+//! gateway's own codec ([`h1`]), HTTP/2 by hyper.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http::Request;
+use hyper::body::Incoming;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,12 +24,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::framing::{FramingCheck, HeadClock};
+use crate::body::RequestBody;
 use crate::gateway::Gateway;
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::manifest::schema::EdgeLimits;
 use crate::manifest::{Listener, TlsFiles};
 use crate::pipeline::{self, ConnInfo};
+
+mod h1;
+
+pub use h1::Http1Body;
 
 /// Most over-the-cap connections answered 503 at once; more are closed without an answer.
 const MAX_REFUSALS: usize = 64;
@@ -174,8 +182,8 @@ async fn serve_connection(
     shutdown: watch::Receiver<bool>,
 ) {
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
-    match tls {
-        None => drive(ConnIo::new(stream, true), remote, gateway, &limits, shutdown, None).await,
+    let io: Box<dyn h1::Io> = match tls {
+        None => Box::new(stream),
         Some(acceptor) => {
             let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => s,
@@ -188,76 +196,58 @@ async fn serve_connection(
                     return;
                 }
             };
-            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            drive(ConnIo::new(stream, !h2), remote, gateway, &limits, shutdown, Some(h2)).await
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                return drive_h2(Prefixed::new(stream, Bytes::new()), remote, gateway, &limits, shutdown).await;
+            }
+            Box::new(stream)
         }
+    };
+    // HTTP/1.1 by the gateway's own codec; a connection that opens with the HTTP/2 preface
+    // (prior knowledge, or TLS without ALPN) goes to hyper.
+    match h1::serve(io, remote, &gateway, &limits, shutdown.clone(), true).await {
+        h1::Served::Done => {}
+        h1::Served::Http2(io, prefix) => drive_h2(Prefixed::new(io, prefix), remote, gateway, &limits, shutdown).await,
     }
 }
 
-/// Serves HTTP on one connection until it closes, is idle too long, or the server shuts down.
-/// `alpn_h2`: `Some(true)` HTTP/2 only, `Some(false)` HTTP/1.1 only, `None` either (by preface).
-async fn drive<T>(
-    io: ConnIo<T>,
+/// Serves HTTP/2 (hyper) on one connection until it closes, is idle too long, or the server
+/// shuts down.
+async fn drive_h2<T>(
+    io: Prefixed<T>,
     remote: SocketAddr,
     gateway: Arc<Gateway>,
     limits: &EdgeLimits,
     mut shutdown: watch::Receiver<bool>,
-    alpn_h2: Option<bool>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // Idleness is measured between requests, not bytes: HTTP/2 pings must not keep a
     // connection open forever.
     let activity = Activity::new();
-    let conflict = io.conflict.clone();
-    let head_clock = io.framing.as_ref().map(FramingCheck::head_clock);
-    let requests = AtomicU64::new(0);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let svc_in_flight = in_flight.clone();
     let svc_activity = activity.clone();
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |req: Request<Incoming>| {
         let snapshot = gateway.snapshot();
         let guard = InFlight::enter(&svc_in_flight, &svc_activity);
-        // HTTP/1 requests on a connection are served in order, so the n-th call is the n-th
-        // request head the framing check saw.
-        let index = requests.fetch_add(1, Ordering::AcqRel) + 1;
-        let framing_conflict = conflict.load(Ordering::Acquire) == index;
         async move {
-            let resp = pipeline::handle(snapshot, req, ConnInfo { remote, framing_conflict }).await;
+            let req = req.map(RequestBody::Http2);
+            let resp = pipeline::handle(snapshot, req, ConnInfo { remote, framing_conflict: false }).await;
             drop(guard);
             Ok::<_, Infallible>(resp)
         }
     });
 
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
-        .http1()
-        .timer(TokioTimer::new())
-        // hyper's header timer also runs while a keep-alive connection waits for its next
-        // request, so it is only a backstop here: the loop below enforces the header timeout on
-        // heads that have started to arrive, and the idle timeout between requests.
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms + limits.idle_timeout_ms))
-        // The pipeline answers header blocks over the limit with 431; hyper's own limit (a
-        // bare 431) sits above it for blocks too large to even buffer.
-        .max_buf_size((limits.max_header_bytes + 8192).max(8192))
-        .max_headers(512)
-        .keep_alive(true);
-    builder
-        .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes as u32)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = match alpn_h2 {
-        Some(true) => builder.http2_only(),
-        Some(false) => builder.http1_only(),
-        None => builder,
-    };
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
 
     let idle = Duration::from_millis(limits.idle_timeout_ms);
-    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
-    let tick = (idle.min(header_timeout) / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let tick = (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
     let mut closing: Option<Instant> = None;
@@ -278,14 +268,7 @@ async fn drive<T>(
                     }
                     continue;
                 }
-                let idle_now = in_flight.load(Ordering::Acquire) == 0;
-                let slow_head = idle_now
-                    && head_clock.as_ref().and_then(HeadClock::in_head_for).is_some_and(|t| t >= header_timeout);
-                if slow_head {
-                    tracing::debug!(%remote, "request head not received in time; closing");
-                    return;
-                }
-                if idle_now && activity.idle_for() >= idle {
+                if in_flight.load(Ordering::Acquire) == 0 && activity.idle_for() >= idle {
                     tracing::debug!(%remote, "closing idle connection");
                     conn.as_mut().graceful_shutdown();
                     closing = Some(Instant::now());
@@ -339,35 +322,31 @@ impl Activity {
     }
 }
 
-/// A connection's I/O stream; for HTTP/1 it feeds the bytes it reads to the framing check.
-struct ConnIo<T> {
+/// A connection's stream with bytes already read from it put back in front.
+struct Prefixed<T> {
+    prefix: Bytes,
     inner: T,
-    framing: Option<FramingCheck>,
-    conflict: Arc<AtomicU64>,
 }
 
-impl<T> ConnIo<T> {
-    fn new(inner: T, check_framing: bool) -> ConnIo<T> {
-        let conflict = Arc::new(AtomicU64::new(0));
-        ConnIo { inner, framing: check_framing.then(|| FramingCheck::new(conflict.clone())), conflict }
+impl<T> Prefixed<T> {
+    fn new(inner: T, prefix: Bytes) -> Prefixed<T> {
+        Prefixed { prefix, inner }
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for ConnIo<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let this = &mut *self;
-            if let Some(check) = &mut this.framing {
-                check.feed(&buf.filled()[before..]);
-            }
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let head = self.prefix.split_to(n);
+            buf.put_slice(&head);
+            return Poll::Ready(Ok(()));
         }
-        res
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for ConnIo<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }

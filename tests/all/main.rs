@@ -6,6 +6,7 @@ mod binary;
 mod durability;
 mod edge;
 mod hostile;
+mod http1;
 mod manifest;
 mod mapping;
 mod mock;

@@ -212,6 +212,16 @@ async fn backend_handler(req: Request<Incoming>) -> Result<Response<GatewayBody>
         resp.headers_mut().insert("content-length", n.to_string().parse().unwrap());
         return Ok(resp);
     }
+    if let Some(n) = query_param(&parts.uri, "stream") {
+        // `n` bytes of unknown length: sent chunked, in pieces of up to 1000 bytes.
+        let mut left = n as usize;
+        let stream = futures_util::stream::iter(std::iter::from_fn(move || {
+            let take = left.min(1000);
+            left -= take;
+            (take > 0).then(|| Ok::<_, BoxError>(Frame::data(Bytes::from(vec![b's'; take]))))
+        }));
+        return Ok(Response::new(StreamBody::new(stream).boxed()));
+    }
     if parts.uri.path().starts_with("/raw-echo") {
         // Like a Lambda function URL returning the event's body: the request body as it came,
         // with its Content-Type.
