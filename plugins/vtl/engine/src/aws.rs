@@ -176,6 +176,19 @@ impl<'a> InputState<'a> {
         }
     }
 
+    /// `$input.json('$')` written straight from the payload text, when nothing has read
+    /// the payload yet (so there is no parsed document a template could have changed).
+    fn whole_payload_json(&self, path: &str) -> Option<String> {
+        let path = path.trim();
+        if self.parsed.is_some() || !(path == "$" || path.is_empty()) {
+            return None;
+        }
+        let body = self.inputs.body.trim();
+        let mut out = String::with_capacity(body.len());
+        crate::json::write_compact(body, &mut out)?;
+        Some(out)
+    }
+
     fn params(&mut self) -> Value {
         let inputs = self.inputs;
         self.params
@@ -215,10 +228,13 @@ impl Object for Input {
         let state = env.input.as_mut()?;
         Some(match (method, args) {
             ("getBody", []) => Ok(state.body()),
-            ("json", [path]) => state
-                .json_root()
-                .and_then(|root| crate::jsonpath::eval(&root, &path.as_str()))
-                .map(|v| Value::str(v.to_json())),
+            ("json", [path]) => {
+                let path = path.as_str();
+                if let Some(text) = state.whole_payload_json(&path) {
+                    return Some(Ok(Value::str(text)));
+                }
+                state.json_root().and_then(|root| crate::jsonpath::eval(&root, &path)).map(|v| Value::str(v.to_json()))
+            }
             ("path", [path]) => state.json_root().and_then(|root| crate::jsonpath::eval(&root, &path.as_str())),
             ("params", []) => Ok(state.params()),
             ("params", [name]) => Ok(Value::str(state.param(&name.as_str()).unwrap_or_default())),

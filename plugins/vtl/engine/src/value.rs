@@ -478,7 +478,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for JsonSeed<'_> {
     }
 }
 
-struct JsonVisitor<'k>(&'k mut Interner);
+pub(crate) struct JsonVisitor<'k>(pub(crate) &'k mut Interner);
 
 impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
     type Value = Value;
@@ -751,8 +751,19 @@ fn push_int(out: &mut String, n: i64) {
     out.extend(buf[i..].iter().map(|&d| char::from(d)));
 }
 
+/// The bytes that may start a character [`json_string`] escapes.
+const MAY_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b < 0x20 || matches!(b as u8, b'"' | b'\\' | b'/' | 0x7f | 0xc2 | 0xe2);
+        b += 1;
+    }
+    t
+};
+
 /// A JSON string literal (json-smart escapes `"`, `\`, control characters, and `/`).
-fn json_string(s: &str, out: &mut String) {
+pub(crate) fn json_string(s: &str, out: &mut String) {
     out.push('"');
     // Runs of characters that need no escape are copied whole. Only ASCII specials and the
     // characters encoded with a leading 0xC2 (U+0080–U+00BF) or 0xE2 (U+2000–U+2FFF) byte may
@@ -761,8 +772,7 @@ fn json_string(s: &str, out: &mut String) {
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if !(b < 0x20 || matches!(b, b'"' | b'\\' | b'/' | 0x7f | 0xc2 | 0xe2)) {
+        if !MAY_ESCAPE[usize::from(bytes[i])] {
             i += 1;
             continue;
         }
