@@ -115,6 +115,22 @@ print("`python3 bench/startup.py` (run by `bench/run.sh`): a manifest of 10 APIs
       + ", ".join(f"{v:.0f}" for v in startup["start_ms"]) + " ms. "
       "Idle RSS is read from `/proc/<pid>/status` after one request through every plugin and a 2 s pause.\n")
 
+ins_tsv = os.path.join(os.path.dirname(startup_tsv), "instructions.tsv")
+if os.path.exists(ins_tsv):
+    ins = {r["target"]: int(r["instructions_per_request"]) for r in csv.DictReader(open(ins_tsv), delimiter="\t")}
+    print()
+    print("## Instructions per request\n")
+    print("`bench/instructions.sh` (run by `bench/run.sh`): user-space instructions per 13-byte request, counted by "
+          "callgrind on the proxy while wrk drives it (16 connections, 10 s, after a 3 s warm-up). The machine's noise "
+          "does not move these counts; the kernel's share (the loopback TCP path, the same system calls per request "
+          "for every proxy) is not in them.\n")
+    print("| target | instructions per request | × nginx |")
+    print("|---|---:|---:|")
+    base = ins.get("nginx")
+    for t, n in ins.items():
+        print(f"| {t} | {n:,} | {n / base:.2f} |" if base else f"| {t} | {n:,} | – |")
+    print()
+
 vtl_tsv = os.path.join(os.path.dirname(startup_tsv), "vtl.tsv")
 if os.path.exists(vtl_tsv):
     times = defaultdict(dict)

@@ -222,6 +222,9 @@ cat "$OUT/startup.tsv"
 echo "== template render speed"
 bash "$ROOT/bench/vtl/run.sh"
 
+echo "== instructions per request (callgrind)"
+bash "$ROOT/bench/instructions.sh"
+
 echo "== plugin micro-benchmarks (criterion)"
 cargo bench -q -p wasmgate-bench --bench plugin -- --warm-up-time 1 --measurement-time 3 >/dev/null
 

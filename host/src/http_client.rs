@@ -119,8 +119,9 @@ pub struct HttpClient {
 
 struct Inner {
     settings: ClientSettings,
-    /// Keyed with FxHash: `Authority` hashes byte by byte, which SipHash makes slow.
-    pools: Mutex<HashMap<Authority, Vec<Idle>, rustc_hash::FxBuildHasher>>,
+    /// Keyed by the authority in lower case (see [`pool_key`]), hashed with FxHash:
+    /// `Authority`'s own `Hash` and `Eq` fold case byte by byte.
+    pools: Mutex<HashMap<Box<str>, Vec<Idle>, rustc_hash::FxBuildHasher>>,
 }
 
 /// An idle connection in the pool, with when it was handed back.
@@ -255,8 +256,9 @@ impl HttpClient {
     /// The most recently returned idle connection to `authority`, dropping closed and
     /// expired ones on the way.
     fn checkout(&self, authority: &Authority) -> Option<Conn> {
+        let key = pool_key(authority);
         let mut pools = self.inner.pools.lock().unwrap_or_else(|p| p.into_inner());
-        let list = pools.get_mut(authority)?;
+        let list = pools.get_mut(key.as_ref())?;
         let mut now = None;
         while let Some(idle) = list.pop() {
             let now = *now.get_or_insert_with(Instant::now);
@@ -284,8 +286,12 @@ impl HttpClient {
 
     /// Hands a connection back once its response has been read to the end.
     fn checkin(&self, authority: Authority, conn: Conn) {
+        let key = pool_key(&authority);
         let mut pools = self.inner.pools.lock().unwrap_or_else(|p| p.into_inner());
-        let list = pools.entry(authority).or_default();
+        let list = match pools.get_mut(key.as_ref()) {
+            Some(list) => list,
+            None => pools.entry(key.into()).or_default(),
+        };
         if list.len() < self.inner.settings.max_idle_per_host {
             list.push(Idle { conn, returned: Instant::now() });
         }
@@ -307,7 +313,17 @@ impl HttpClient {
     pub fn pooled(&self, authority: &str) -> usize {
         let Ok(authority) = authority.parse::<Authority>() else { return 0 };
         let pools = self.inner.pools.lock().unwrap_or_else(|p| p.into_inner());
-        pools.get(&authority).map_or(0, Vec::len)
+        pools.get(pool_key(&authority).as_ref()).map_or(0, Vec::len)
+    }
+}
+
+/// The pool key of an authority: the authority in lower case (borrowed when it already is).
+fn pool_key(authority: &Authority) -> std::borrow::Cow<'_, str> {
+    let text = authority.as_str();
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -908,6 +924,16 @@ mod tests {
         assert!(matches!(get().await, Err(ClientError::Incomplete)));
         assert!(matches!(get().await, Err(ClientError::Protocol(_))));
         assert!(matches!(get().await, Err(ClientError::Protocol(_))));
+    }
+
+    #[tokio::test]
+    async fn authorities_differing_in_case_share_a_pool() {
+        let (addr, accepted) = backend(usize::MAX).await;
+        let client = new_client();
+        get(&client, &format!("http://localhost:{}/", addr.port())).await.unwrap();
+        get(&client, &format!("http://LocalHost:{}/", addr.port())).await.unwrap();
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(client.pooled(&format!("LOCALHOST:{}", addr.port())), 1);
     }
 
     #[tokio::test]

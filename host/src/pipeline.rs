@@ -275,7 +275,11 @@ fn find_api<'a>(snapshot: &'a Snapshot, parts: &http::request::Parts) -> Option<
 /// Authorization, validation, and the integration with its request and response mapping.
 async fn phases(ctx: &mut RequestCtx<'_>, body: RequestBody) -> Result<Response<GatewayBody>, GatewayError> {
     let snapshot = ctx.snapshot;
-    authorization(ctx).await?;
+    // The futures of plugin calls are large; boxed, they are not part of (and copied with) every
+    // request's future, only of the requests that make them.
+    if !matches!(ctx.method.authorization, Authorization::None) {
+        Box::pin(authorization(ctx)).await?;
+    }
     let limits = &snapshot.config.limits;
     let (guarded, outcome) =
         GuardedBody::new(body, limits.max_body_bytes, std::time::Duration::from_millis(limits.body_read_timeout_ms));
@@ -303,15 +307,15 @@ async fn phases(ctx: &mut RequestCtx<'_>, body: RequestBody) -> Result<Response<
         }
         IntegrationKind::Http { method, uri } => {
             ctx.body = Some(body.read().await?);
-            http(ctx, method.as_deref(), uri).await
+            Box::pin(http(ctx, method.as_deref(), uri)).await
         }
         IntegrationKind::Mock => {
             ctx.body = Some(body.read().await?);
-            mock(ctx).await
+            Box::pin(mock(ctx)).await
         }
         IntegrationKind::Plugin { plugin } => {
             ctx.body = Some(body.read().await?);
-            plugin_integration(ctx, plugin).await
+            Box::pin(plugin_integration(ctx, plugin)).await
         }
     }
 }

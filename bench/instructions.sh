@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# User-space instructions per request, counted by callgrind on the running proxy while wrk
+# drives it: a figure this machine's noisy neighbours do not move, for A/B decisions that
+# requests/s cannot settle. Kernel time (the loopback TCP path) is not counted; it is about the
+# same for every proxy here (same system calls per request, bench/PROFILE.md).
+#
+# The gateway runs with `max_plugin_instances = 4`: valgrind cannot reserve the address space
+# of the default pooling-allocator configuration.
+#
+#   bench/instructions.sh                 # all targets
+#   bench/instructions.sh wasmgate-proxy  # one target
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+OUT=$ROOT/bench/out
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+cargo build --release -q -p wasmgate -p wasmgate-bench
+BIN=$ROOT/target/release
+AUTHORIZER=$ROOT/target/wasm/wasm32-wasip2/release/quickstart_authorizer.wasm
+
+BACKEND=127.0.0.1:28180
+taskset -c 1 "$BIN/bench-backend" $BACKEND & PIDS+=($!)
+
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+master_process off;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream backend { server $BACKEND; keepalive 256; }
+  server {
+    listen 127.0.0.1:28181;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+
+cat > "$WORK/gateway.toml" <<WASMGATE
+version = 1
+[gateway]
+state_dir = "$WORK/wasmgate-state"
+max_plugin_instances = 4
+[[listeners]]
+address = "127.0.0.1:28184"
+[plugins.auth]
+path = "$AUTHORIZER"
+[apis.bench.stages.prod]
+[apis.bench.authorizers.auth]
+type = "TOKEN"
+plugin = "auth"
+authorizerResultTtlInSeconds = 0
+[apis.bench.resources."/proxy/{proxy+}".resourceMethods.ANY.methodIntegration]
+type = "HTTP_PROXY"
+uri = "http://$BACKEND/{proxy}"
+requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
+[apis.bench.resources."/auth/{proxy+}".resourceMethods.ANY]
+authorizationType = "CUSTOM"
+authorizerId = "auth"
+[apis.bench.resources."/auth/{proxy+}".resourceMethods.ANY.methodIntegration]
+type = "HTTP_PROXY"
+uri = "http://$BACKEND/{proxy}"
+requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
+[apis.bench.resources."/mock".resourceMethods.GET.methodIntegration]
+type = "MOCK"
+requestTemplates = { "application/json" = '{"statusCode": 200}' }
+integrationResponses."200".responseTemplates = { "application/json" = "hello, world" }
+WASMGATE
+
+# measure <name> <url> <command...>: the command runs under callgrind on CPU 0, with
+# instrumentation on only while wrk runs (after a warm-up).
+measure() {
+  local name=$1 url=$2
+  shift 2
+  RUST_LOG=warn taskset -c 0 valgrind --tool=callgrind --instr-atstart=no \
+    --callgrind-out-file="$WORK/cg.$name.%p" "$@" > "$WORK/$name.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 600); do curl -s -o /dev/null "$url" && break; sleep 0.5; done
+  taskset -c 1 wrk -t1 -c16 -d3s -H 'Authorization: allow' "$url" > /dev/null
+  callgrind_control -i on "$pid" > /dev/null
+  local log
+  log=$(taskset -c 1 wrk -t1 -c16 -d10s -H 'Authorization: allow' "$url")
+  callgrind_control -i off "$pid" > /dev/null
+  callgrind_control -d "$pid" > /dev/null
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  local requests ir
+  requests=$(echo "$log" | awk '/requests in/ {print $1}')
+  ir=$(callgrind_annotate "$(ls "$WORK"/cg."$name".*.1 | head -1)" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  printf '%s\t%s\t%s\n' "$name" "$requests" "$((ir / requests))" | tee -a "$OUT/instructions.tsv"
+}
+
+WANT=${1:-all}
+printf 'target\trequests\tinstructions_per_request\n' > "$OUT/instructions.tsv"
+GW=("$BIN/wasmgate" serve --workers 1 --no-watch "$WORK/gateway.toml")
+[[ $WANT == all || $WANT == nginx ]] && measure nginx http://127.0.0.1:28181/ nginx -c "$WORK/nginx.conf"
+[[ $WANT == all || $WANT == wasmgate-proxy ]] && measure wasmgate-proxy http://127.0.0.1:28184/prod/proxy/small "${GW[@]}"
+[[ $WANT == all || $WANT == wasmgate-proxy+authorizer ]] && measure wasmgate-proxy+authorizer http://127.0.0.1:28184/prod/auth/small "${GW[@]}"
+[[ $WANT == all || $WANT == wasmgate-mock ]] && measure wasmgate-mock http://127.0.0.1:28184/prod/mock "${GW[@]}"
+true
