@@ -162,15 +162,14 @@ struct RequestCtx<'a> {
     /// The path after the stage, as sent (`/pets/1`).
     path: String,
     /// The whole request path (`/prod/pets/1`).
-    full_path: String,
-    raw_query: Option<String>,
+    /// The request target as received: `$context.path` is its path, the query string its query.
+    uri: http::Uri,
     query: Vec<(String, String)>,
     headers: HeaderMap,
     path_params: Vec<(String, String)>,
     protocol: &'static str,
     /// The client's address (`$context.identity.sourceIp`).
     remote_ip: std::net::IpAddr,
-    domain_name: String,
     request_time_epoch: u64,
     principal_id: Option<String>,
     authorizer_context: Vec<(String, String)>,
@@ -430,16 +429,8 @@ fn method_request<'a>(
     conn: ConnInfo,
     request_id: &'a str,
 ) -> Result<RequestCtx<'a>, GatewayError> {
-    let domain_name = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or_default()
-        .to_string();
-
-    let full_path = parts.uri.path().to_string();
-    let after_slash = full_path.strip_prefix('/').unwrap_or(&full_path);
+    let full_path = parts.uri.path();
+    let after_slash = full_path.strip_prefix('/').unwrap_or(full_path);
     let (stage_name, rest) = match after_slash.find('/') {
         Some(i) => (&after_slash[..i], &after_slash[i..]),
         None => (after_slash, ""),
@@ -453,9 +444,8 @@ fn method_request<'a>(
         .or_else(|| resource.methods.get("ANY"))
         .ok_or_else(GatewayError::missing_token)?;
 
-    let raw_query = parts.uri.query().map(str::to_string);
     let query =
-        raw_query.as_deref().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let protocol = match parts.version {
         http::Version::HTTP_2 => "HTTP/2.0",
         http::Version::HTTP_10 => "HTTP/1.0",
@@ -474,14 +464,12 @@ fn method_request<'a>(
         request_id,
         verb: parts.method.clone(),
         path,
-        full_path,
-        raw_query,
+        uri: parts.uri,
         query,
         headers: parts.headers,
         path_params: route.params,
         protocol,
         remote_ip: conn.remote.ip(),
-        domain_name,
         request_time_epoch: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
         principal_id: None,
         authorizer_context: Vec::new(),
@@ -507,6 +495,15 @@ impl RequestCtx<'_> {
         self.headers.get_all(name).iter().next_back().and_then(|v| v.to_str().ok())
     }
 
+    /// `$context.domainName`: the `Host` header, else the request target's authority.
+    fn domain_name(&self) -> &str {
+        self.headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| self.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default()
+    }
+
     fn query_last(&self, name: &str) -> Option<&str> {
         self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
@@ -524,10 +521,10 @@ impl RequestCtx<'_> {
             "resourceId" => self.resource.id.clone(),
             "resourcePath" => self.resource.path.clone(),
             "httpMethod" => self.verb.to_string(),
-            "path" => self.full_path.clone(),
+            "path" => self.uri.path().to_string(),
             "protocol" => self.protocol.to_string(),
-            "domainName" => self.domain_name.clone(),
-            "domainPrefix" => self.domain_name.split('.').next().unwrap_or_default().to_string(),
+            "domainName" => self.domain_name().to_string(),
+            "domainPrefix" => self.domain_name().split('.').next().unwrap_or_default().to_string(),
             "requestTimeEpoch" => self.request_time_epoch.to_string(),
             "accountId" => self.snapshot.config.account_id.clone(),
             "identity.sourceIp" => self.remote_ip.to_string(),
@@ -549,11 +546,11 @@ impl RequestCtx<'_> {
             resource_id: self.resource.id.clone(),
             resource_path: self.resource.path.clone(),
             http_method: self.verb.to_string(),
-            path: self.full_path.clone(),
+            path: self.uri.path().to_string(),
             protocol: self.protocol.to_string(),
             source_ip: self.remote_ip.to_string(),
             user_agent: self.header("user-agent").unwrap_or_default().to_string(),
-            domain_name: self.domain_name.clone(),
+            domain_name: self.domain_name().to_string(),
             request_time_epoch: self.request_time_epoch,
             stage_variables: self.stage.variables.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             principal_id: self.principal_id.clone(),
@@ -1071,7 +1068,7 @@ fn backend_head(
     for (n, v) in &overrides.headers {
         set_integration_header(&mut headers, n, v)?;
     }
-    let raw_query = if client { ctx.raw_query.as_deref().unwrap_or_default() } else { "" };
+    let raw_query = if client { ctx.uri.query().unwrap_or_default() } else { "" };
     let query = if extra_query.is_empty() {
         std::borrow::Cow::Borrowed(raw_query)
     } else {

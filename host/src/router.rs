@@ -9,8 +9,6 @@
 //! (`/prod//pets` routes as `/pets`); one trailing slash is ignored for matching and trimmed
 //! from a greedy value; an empty segment inside the path matches only a greedy parameter.
 
-use std::collections::HashMap;
-
 /// A routing table for one API.
 #[derive(Debug, Default)]
 pub struct Router {
@@ -21,7 +19,7 @@ pub struct Router {
 struct Node {
     /// The resource whose path ends here.
     resource: Option<usize>,
-    literals: HashMap<String, Node>,
+    literals: rustc_hash::FxHashMap<String, Node>,
     param: Option<(String, Box<Node>)>,
     greedy: Option<(String, usize)>,
 }
@@ -91,54 +89,41 @@ impl Router {
     pub fn find(&self, path: &str) -> Option<RouteMatch> {
         let trimmed = path.trim_start_matches('/');
         let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-        let mut segments = Vec::new();
-        if !trimmed.is_empty() {
-            let mut start = 0;
-            for (i, b) in trimmed.bytes().enumerate() {
-                if b == b'/' {
-                    segments.push((start, i));
-                    start = i + 1;
-                }
-            }
-            segments.push((start, trimmed.len()));
-        }
         let mut params = Vec::new();
-        let resource = find_in(&self.root, trimmed, &segments, 0, &mut params)?;
+        let resource = find_in(&self.root, (!trimmed.is_empty()).then_some(trimmed), &mut params)?;
         Some(RouteMatch { resource, params })
     }
 }
 
-fn find_in(
-    node: &Node,
-    path: &str,
-    segments: &[(usize, usize)],
-    at: usize,
-    params: &mut Vec<(String, String)>,
-) -> Option<usize> {
-    let Some(&(start, end)) = segments.get(at) else {
+/// Matches `rest` (the path from the current segment on; `None` past the last segment) below
+/// `node`, depth first: literal, then `{param}`, then `{proxy+}`.
+fn find_in(node: &Node, rest: Option<&str>, params: &mut Vec<(String, String)>) -> Option<usize> {
+    let Some(rest) = rest else {
         return node.resource;
     };
-    let segment = &path[start..end];
+    let (segment, next) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
     if !segment.is_empty() {
         if let Some(child) = node.literals.get(segment)
-            && let Some(found) = find_in(child, path, segments, at + 1, params)
+            && let Some(found) = find_in(child, next, params)
         {
             return Some(found);
         }
         if let Some((name, child)) = &node.param {
             params.push((name.clone(), segment.to_string()));
-            if let Some(found) = find_in(child, path, segments, at + 1, params) {
+            if let Some(found) = find_in(child, next, params) {
                 return Some(found);
             }
             params.pop();
         }
     }
-    if let Some((name, index)) = &node.greedy {
-        let value = &path[start..];
-        if !value.is_empty() {
-            params.push((name.clone(), value.to_string()));
-            return Some(*index);
-        }
+    if let Some((name, index)) = &node.greedy
+        && !rest.is_empty()
+    {
+        params.push((name.clone(), rest.to_string()));
+        return Some(*index);
     }
     None
 }
