@@ -567,15 +567,7 @@ impl RequestCtx<'_> {
 
     fn method_arn(&self) -> String {
         let c = &self.snapshot.config;
-        format!(
-            "arn:aws:execute-api:{}:{}:{}/{}/{}/{}",
-            c.region,
-            c.account_id,
-            self.api.def.id,
-            self.stage.name,
-            self.verb,
-            self.path.trim_start_matches('/')
-        )
+        method_arn(&c.region, &c.account_id, &self.api.def.id, &self.stage.name, self.verb.as_str(), &self.path)
     }
 
     fn source_value(&self, source: &ParamSource) -> Option<String> {
@@ -620,6 +612,17 @@ impl RequestCtx<'_> {
         }
         Ok(())
     }
+}
+
+/// `arn:aws:execute-api:{region}:{account}:{api-id}/{stage}/{VERB}/{path}` (the path without
+/// its leading slash), built without the formatting machinery: it is made on every authorized
+/// request.
+fn method_arn(region: &str, account: &str, api_id: &str, stage: &str, verb: &str, path: &str) -> String {
+    let path = path.trim_start_matches('/');
+    let parts = ["arn:aws:execute-api:", region, ":", account, ":", api_id, "/", stage, "/", verb, "/", path];
+    let mut arn = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| arn.push_str(p));
+    arn
 }
 
 /// A body as JSON; blank is `{}`; `None` when it is not JSON.
@@ -1380,6 +1383,15 @@ async fn respond_with_transform(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn method_arns() {
+        assert_eq!(
+            method_arn("us-east-1", "123456789012", "abc", "prod", "GET", "/pets/1"),
+            "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/pets/1"
+        );
+        assert_eq!(method_arn("r", "a", "i", "s", "POST", "/"), "arn:aws:execute-api:r:a:i/s/POST/");
+    }
 
     #[test]
     fn path_values_cannot_escape() {
