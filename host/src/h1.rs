@@ -9,6 +9,11 @@ use bytes::Bytes;
 use http::HeaderValue;
 use tokio::io::{AsyncRead, ReadBuf};
 
+/// The longest chunk-size line (size and extensions) accepted.
+const MAX_CHUNK_LINE: usize = 1024;
+/// The most trailer bytes accepted after a chunked body.
+const MAX_TRAILERS: usize = 16 * 1024;
+
 /// Bytes read from a connection and not yet consumed (`buf[start..end]`).
 pub(crate) struct ReadBuffer {
     buf: Vec<u8>,
@@ -89,8 +94,9 @@ pub(crate) enum Chunked {
     Data(u64),
     /// Expecting the CRLF after a chunk.
     DataEnd,
-    /// After the last chunk: trailer lines until an empty one (they are not kept).
-    Trailers,
+    /// After the last chunk: trailer lines until an empty one (they are not kept); the bytes
+    /// of trailers seen so far.
+    Trailers(usize),
 }
 
 /// What [`Decoder::decode`] found in the buffer.
@@ -137,14 +143,25 @@ impl Decoder {
                     *self = Decoder::Chunked(if left == 0 { Chunked::DataEnd } else { Chunked::Data(left) });
                     return Decoded::Data(data);
                 }
-                Decoder::Chunked(Chunked::Size) => match httparse::parse_chunk_size(pending) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        buf.consume(used);
-                        *self = Decoder::Chunked(if size == 0 { Chunked::Trailers } else { Chunked::Data(size) });
+                Decoder::Chunked(Chunked::Size) => {
+                    // Strict: hex digits first, CRLF at the end, no bare LF, a bounded line.
+                    if !pending[0].is_ascii_hexdigit() {
+                        return Decoded::Invalid("invalid chunk size line");
                     }
-                    Ok(httparse::Status::Partial) if pending.len() < 1024 => return Decoded::NeedMore,
-                    _ => return Decoded::Invalid("invalid chunk size line"),
-                },
+                    match httparse::parse_chunk_size(pending) {
+                        Ok(httparse::Status::Complete((used, size)))
+                            if used <= MAX_CHUNK_LINE
+                                && pending[..used].ends_with(b"\r\n")
+                                && !pending[..used - 1].contains(&b'\n') =>
+                        {
+                            buf.consume(used);
+                            *self =
+                                Decoder::Chunked(if size == 0 { Chunked::Trailers(0) } else { Chunked::Data(size) });
+                        }
+                        Ok(httparse::Status::Partial) if pending.len() < MAX_CHUNK_LINE => return Decoded::NeedMore,
+                        _ => return Decoded::Invalid("invalid chunk size line"),
+                    }
+                }
                 Decoder::Chunked(Chunked::DataEnd) => {
                     if pending.len() < 2 {
                         return if pending == b"\r" {
@@ -159,14 +176,18 @@ impl Decoder {
                     buf.consume(2);
                     *self = Decoder::Chunked(Chunked::Size);
                 }
-                Decoder::Chunked(Chunked::Trailers) => match memchr::memmem::find(pending, b"\r\n") {
+                Decoder::Chunked(Chunked::Trailers(seen)) => match memchr::memmem::find(pending, b"\r\n") {
                     Some(0) => {
                         buf.consume(2);
                         *self = Decoder::Done;
                         return Decoded::End;
                     }
-                    Some(eol) => buf.consume(eol + 2),
-                    None if pending.len() > 16 * 1024 => return Decoded::Invalid("trailers too large"),
+                    Some(eol) if seen + eol + 2 <= MAX_TRAILERS && !pending[..eol].contains(&b'\n') => {
+                        buf.consume(eol + 2);
+                        *self = Decoder::Chunked(Chunked::Trailers(seen + eol + 2));
+                    }
+                    Some(_) => return Decoded::Invalid("invalid or too large trailers"),
+                    None if seen + pending.len() > MAX_TRAILERS => return Decoded::Invalid("trailers too large"),
                     None => return Decoded::NeedMore,
                 },
             }
@@ -283,6 +304,16 @@ mod tests {
 
     #[test]
     fn broken_encodings_are_invalid() {
+        // Chunk-size lines and trailers that other parsers could read differently.
+        for bad in [&b"\r\n"[..], b" 5\r\n", b";x\r\n", b"5;a\nb\r\nhello\r\n", b"0\r\nx\ny\r\n\r\n"] {
+            let mut d = Decoder::Chunked(Chunked::Size);
+            let (_, end) = drain(&mut d, bad);
+            assert!(end.starts_with("Invalid"), "{:?}: {end}", String::from_utf8_lossy(bad));
+        }
+        let long = format!("5;{}\r\nhello\r\n", "e".repeat(2000));
+        assert!(drain(&mut Decoder::Chunked(Chunked::Size), long.as_bytes()).1.starts_with("Invalid"));
+        let trailers = format!("0\r\n{}\r\n", "t: v\r\n".repeat(4000));
+        assert!(drain(&mut Decoder::Chunked(Chunked::Size), trailers.as_bytes()).1.starts_with("Invalid"));
         for bad in [&b"zz\r\n"[..], b"3\r\nabcXY", b"3\r\nabc\r\n0\r\n"] {
             let mut d = Decoder::Chunked(Chunked::Size);
             let (_, end) = drain(&mut d, bad);

@@ -192,15 +192,15 @@ impl HttpClient {
 
         // Write the head on a pooled connection; if that fails, nothing was sent: once more
         // on a new connection.
-        let mut conn = match self.checkout(&authority) {
+        let (mut conn, reused) = match self.checkout(&authority) {
             Some(mut conn) => match conn.io.write_all(&out).await {
-                Ok(()) => conn,
+                Ok(()) => (conn, true),
                 Err(e) => {
                     tracing::debug!(%authority, error = %e, "pooled connection failed; retrying on a new one");
-                    self.write_new(&authority, &out).await?
+                    (self.write_new(&authority, &out).await?, false)
                 }
             },
-            None => self.write_new(&authority, &out).await?,
+            None => (self.write_new(&authority, &out).await?, false),
         };
         if !body_done {
             if let Some(data) = first.take() {
@@ -215,12 +215,18 @@ impl HttpClient {
         }
         drop(body);
 
-        let head = loop {
-            let head = read_head(&mut conn).await?;
-            // Interim responses (100 Continue, 103 Early Hints) are skipped.
-            if !head.status.is_informational() || head.status == StatusCode::SWITCHING_PROTOCOLS {
-                break head;
+        let head = match read_final_head(&mut conn).await {
+            // A pooled connection the backend closed just as the request went out: the backend
+            // saw none of it. An idempotent request that went out whole in one write is sent
+            // once more on a new connection.
+            Err(ClientError::Incomplete | ClientError::Io(_))
+                if reused && body_done && is_idempotent(&parts.method) && conn.rb.pending().is_empty() =>
+            {
+                tracing::debug!(%authority, "pooled connection closed before answering; retrying on a new one");
+                conn = self.write_new(&authority, &out).await?;
+                read_final_head(&mut conn).await?
             }
+            other => other?,
         };
         let reusable = head.keep_alive;
         let decoder =
@@ -292,8 +298,13 @@ impl HttpClient {
             Some(list) => list,
             None => pools.entry(key.into()).or_default(),
         };
+        // Oldest first: connections idle for too long are closed here, so the ones under a
+        // busy top of the list do not linger.
+        let now = Instant::now();
+        let expired = list.partition_point(|idle| now.duration_since(idle.returned) > self.inner.settings.idle_timeout);
+        list.drain(..expired);
         if list.len() < self.inner.settings.max_idle_per_host {
-            list.push(Idle { conn, returned: Instant::now() });
+            list.push(Idle { conn, returned: now });
         }
     }
 
@@ -453,6 +464,25 @@ struct Head {
     keep_alive: bool,
 }
 
+/// The final response head: interim 1xx responses are skipped, and a 101 (the client never
+/// asks for an upgrade) is a protocol error.
+async fn read_final_head(conn: &mut Conn) -> Result<Head, ClientError> {
+    loop {
+        let head = read_head(conn).await?;
+        if head.status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(ClientError::Protocol("unexpected 101 Switching Protocols".into()));
+        }
+        if !head.status.is_informational() {
+            return Ok(head);
+        }
+    }
+}
+
+/// Methods a client may repeat (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+}
+
 async fn read_head(conn: &mut Conn) -> Result<Head, ClientError> {
     loop {
         if !conn.rb.pending().is_empty()
@@ -492,7 +522,7 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ClientError> {
     let version = if resp.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let mut headers = HeaderMap::with_capacity(resp.headers.len() + 2);
     let mut content_length = None;
-    let mut chunked = false;
+    let (mut chunked, mut te) = (false, false);
     let mut keep_alive = version == Version::HTTP_11;
     // Header values share one copy of the head.
     let shared = Bytes::copy_from_slice(&bytes[..used]);
@@ -508,6 +538,7 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ClientError> {
             content_length = Some(n);
         } else if name == header::TRANSFER_ENCODING {
             // Chunked when it is the final coding; anything else is read until close.
+            te = true;
             chunked = h1::is_chunked(h.value);
             if !chunked {
                 keep_alive = false;
@@ -524,9 +555,10 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ClientError> {
         }
         headers.append(name, value);
     }
-    if chunked {
-        content_length = None; // RFC 9112 §6.3: Transfer-Encoding wins, and the connection is not reused
-        if headers.contains_key(header::CONTENT_LENGTH) {
+    if te {
+        // RFC 9112 §6.3: Transfer-Encoding wins over Content-Length, and such a connection is
+        // not reused.
+        if content_length.take().is_some() {
             keep_alive = false;
         }
     }
@@ -934,6 +966,47 @@ mod tests {
         get(&client, &format!("http://LocalHost:{}/", addr.port())).await.unwrap();
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(client.pooled(&format!("LOCALHOST:{}", addr.port())), 1);
+    }
+
+    #[tokio::test]
+    async fn a_backend_101_is_an_error() {
+        let (addr, _) = scripted(|_, _| reply("HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n", false)).await;
+        let client = new_client();
+        let err = send(&client, Method::GET, &format!("http://{addr}/"), full_body(Bytes::new())).await.unwrap_err();
+        assert!(matches!(err, ClientError::Protocol(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn idle_connections_expire_even_under_a_busy_top() {
+        let (addr, accepted) = backend(usize::MAX).await;
+        let client = HttpClient::new(ClientSettings { idle_timeout: Duration::from_millis(300), ..Default::default() });
+        let url = format!("http://{addr}/");
+        // Two connections, both pooled.
+        let both = futures_util::future::join(get(&client, &url), get(&client, &url)).await;
+        assert!(both.0.is_ok() && both.1.is_ok());
+        if accepted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            return; // the two requests happened to share one connection in turn; nothing to check
+        }
+        assert_eq!(client.pooled(&addr.to_string()), 2);
+        // The top one keeps being used; the one under it expires and is closed at the next
+        // checkin.
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            get(&client, &url).await.unwrap();
+        }
+        assert_eq!(client.pooled(&addr.to_string()), 1);
+    }
+
+    #[tokio::test]
+    async fn idempotent_requests_survive_a_pooled_connection_closing_under_them() {
+        // The backend closes each connection after one answer; the next request may find the
+        // pooled connection before its close does. Every GET must still succeed.
+        let (addr, _) = backend(1).await;
+        let client = new_client();
+        for i in 0..20 {
+            let body = get(&client, &format!("http://{addr}/")).await.unwrap_or_else(|e| panic!("request {i}: {e}"));
+            assert!(body.ends_with(&format!("GET / HTTP/1.1 {addr}")), "{body}");
+        }
     }
 
     #[tokio::test]

@@ -86,6 +86,47 @@ async fn expect_100_continue_is_answered_when_the_body_is_read() {
 }
 
 #[tokio::test]
+async fn an_owed_100_continue_closes_the_connection_after_an_early_answer() {
+    let backend = Backend::start().await;
+    let gw = TestGateway::start(&api(&backend)).await;
+    // No such resource: 403 before the body is read. The client still waits for its
+    // `100 Continue` and never sends the body, so the connection cannot carry another request.
+    let resp = raw_request(
+        gw.addr,
+        b"POST /prod/nowhere HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
+        T,
+    )
+    .await;
+    assert_eq!(raw_status(&resp), Some(403), "{resp}");
+    assert!(resp.to_ascii_lowercase().contains("connection: close"), "{resp}");
+    assert!(!resp.contains("100 Continue"), "{resp}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_does_not_hold_its_connection() {
+    let backend = Backend::start().await;
+    let manifest = format!("{}\n[gateway.limits]\nmax_connections = 1\nidle_timeout_ms = 300\n", api(&backend));
+    let gw = TestGateway::start(&manifest).await;
+    // 50 MB that this client never reads: the gateway's writes stall.
+    let mut stuck = TcpStream::connect(gw.addr).await.unwrap();
+    stuck.write_all(b"GET /prod/up/x?download=50000000 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    // Once the stall passes the idle timeout the connection (the only one allowed) is freed.
+    let mut served = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let resp = raw_request(gw.addr, b"GET /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", T).await;
+        if raw_status(&resp) == Some(200) {
+            served = Some(resp);
+            break;
+        }
+    }
+    assert!(served.is_some(), "the stalled connection was never dropped");
+    drop(stuck);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn http_1_0_closes_unless_kept_alive() {
     let backend = Backend::start().await;
     let gw = TestGateway::start(&api(&backend)).await;
@@ -121,9 +162,15 @@ async fn head_has_a_length_and_no_body() {
         assert!(n > 0, "{out}");
         out.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    let head_answer = &out[..out.rfind("HTTP/1.1 200").unwrap()];
-    assert!(head_answer.to_ascii_lowercase().contains("content-length: "), "{out}");
+    let head_answer = out[..out.rfind("HTTP/1.1 200").unwrap()].to_ascii_lowercase();
     assert!(head_answer.ends_with("\r\n\r\n"), "{out}");
+    // Proxied: the backend's length comes remapped, and no made-up `content-length: 0`.
+    assert!(head_answer.contains("x-amzn-remapped-content-length: "), "{out}");
+    assert!(!head_answer.contains("\ncontent-length: 0"), "{out}");
+    // A MOCK's HEAD answer carries the length of the body it leaves out.
+    stream.write_all(b"HEAD /prod/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let resp = read_until_close(&mut stream, T).await.to_ascii_lowercase();
+    assert!(resp.contains("\ncontent-length: 11\r\n") && resp.ends_with("\r\n\r\n"), "{resp}");
     gw.shutdown().await;
 }
 

@@ -165,7 +165,7 @@ pub(crate) async fn serve(
                 if let Ok(v) = http::HeaderValue::from_str(&id) {
                     resp.headers_mut().insert(HeaderName::from_static("x-amzn-requestid"), v);
                 }
-                let _ = write_response(&shared, resp, false, Version::HTTP_11, false).await;
+                let _ = write_response(&shared, resp, false, Version::HTTP_11, false, idle).await;
                 break;
             }
         };
@@ -187,12 +187,19 @@ pub(crate) async fn serve(
         *req.headers_mut() = head.headers;
         let conn = ConnInfo { remote, framing_conflict: head.framing_conflict };
         let resp = pipeline::handle(gateway.snapshot(), req, conn).await;
-        let keep_alive = write_response(&shared, resp, head_request, version, head.keep_alive).await;
+        // A client told to wait for `100 Continue` that never got it will not send the body:
+        // there is no telling where the next request would start, so the connection closes
+        // (RFC 9110 §10.1.1). So it does when the server is shutting down.
+        let owed_continue = lock(&shared).continue_written.is_some_and(|n| n < CONTINUE.len());
+        let keep_alive = head.keep_alive && !owed_continue && !*shutdown.borrow();
+        let keep_alive = write_response(&shared, resp, head_request, version, keep_alive, idle).await;
         if !keep_alive || !finish_body(&shared, header_timeout).await {
             break;
         }
     }
-    let _ = std::future::poll_fn(|cx| Pin::new(&mut lock(&shared).io).poll_shutdown(cx)).await;
+    // Bounded: under TLS, closing writes a close_notify the client may never read.
+    let close = std::future::poll_fn(|cx| Pin::new(&mut lock(&shared).io).poll_shutdown(cx));
+    let _ = tokio::time::timeout(Duration::from_millis(limits.shutdown_grace_ms), close).await;
     Served::Done
 }
 
@@ -297,9 +304,12 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, HeadError> {
         let value = crate::h1::shared_value(&shared, bytes.as_ptr(), h.value).ok_or(HeadError::Malformed)?;
         if name == header::CONTENT_LENGTH {
             match crate::h1::content_length(h.value) {
+                Some(_) if bad_length => return Err(HeadError::Malformed),
                 Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
                 // Two different lengths: there is no telling where the body ends.
                 Some(_) => return Err(HeadError::Malformed),
+                // Not a number next to a valid one: which one holds is anyone's guess.
+                None if length.is_some() => return Err(HeadError::Malformed),
                 // Not a number: the pipeline answers 400 `Invalid Content-Length`.
                 None => bad_length = true,
             }
@@ -315,7 +325,8 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, HeadError> {
                 }
             }
         } else if name == header::EXPECT {
-            expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+            // HTTP/1.0 has no 1xx responses (RFC 9110 §15.2).
+            expect_continue = version == Version::HTTP_11 && value.as_bytes().eq_ignore_ascii_case(b"100-continue");
         }
         headers.append(name, value);
     }
@@ -326,20 +337,25 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, HeadError> {
         return Err(HeadError::Malformed); // RFC 9112 §6.3: a request body must end chunked
     }
     let body = if te { Decoder::Chunked(Chunked::Size) } else { Decoder::Length(length.unwrap_or(0)) };
-    if framing_conflict || bad_length {
+    // HTTP/1.0 has no chunked coding: such a body's framing is not to be trusted
+    // (RFC 9112 §6.1), so the connection ends with it.
+    if framing_conflict || bad_length || (te && version == Version::HTTP_10) {
         keep_alive = false;
     }
     let head = Head { method, uri, version, headers, body, keep_alive, expect_continue, framing_conflict };
     Ok(Some((used, head)))
 }
 
-/// Writes a response; false when the connection must close afterwards.
+/// Writes a response; false when the connection must close afterwards. A write that makes no
+/// progress, or a body that yields nothing, for `stall` ends the connection: a client that
+/// stops reading (or a backend that stops sending) does not hold it forever.
 async fn write_response(
     shared: &Mutex<Shared>,
     resp: Response<GatewayBody>,
     head_request: bool,
     version: Version,
     mut keep_alive: bool,
+    stall: Duration,
 ) -> bool {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
@@ -370,6 +386,9 @@ async fn write_response(
     let mut chunked = false;
     if !no_body {
         match body.size_hint().exact() {
+            // A HEAD answer whose body is not known (proxied: the backend's length is in
+            // `x-amzn-remapped-content-length`) says nothing rather than a wrong 0.
+            Some(0) if head_request => {}
             Some(n) => {
                 out.extend_from_slice(b"content-length: ");
                 out.extend_from_slice(n.to_string().as_bytes());
@@ -389,17 +408,23 @@ async fn write_response(
     }
     out.extend_from_slice(b"\r\n");
     if head_request || no_body {
-        return write_all(shared, &out).await.is_ok() && keep_alive;
+        return write_all(shared, &out, stall).await.is_ok() && keep_alive;
     }
     loop {
         // Gather what the body has ready now; write when it has nothing more at once.
         let frame = if out.is_empty() {
-            body.frame().await
+            match tokio::time::timeout(stall, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => {
+                    tracing::debug!("response body stalled; closing the connection");
+                    return false;
+                }
+            }
         } else {
             match body.frame().now_or_never() {
                 Some(frame) => frame,
                 None => {
-                    if write_all(shared, &out).await.is_err() {
+                    if write_all(shared, &out, stall).await.is_err() {
                         return false;
                     }
                     out.clear();
@@ -422,7 +447,7 @@ async fn write_response(
                     }
                 }
                 if out.len() >= WRITE_BATCH {
-                    if write_all(shared, &out).await.is_err() {
+                    if write_all(shared, &out, stall).await.is_err() {
                         return false;
                     }
                     out.clear();
@@ -431,7 +456,7 @@ async fn write_response(
             Some(Err(e)) => {
                 // Nothing left to say in HTTP/1.1 but to cut the response short.
                 tracing::debug!(error = %e, "response body failed; closing the connection");
-                let _ = write_all(shared, &out).await;
+                let _ = write_all(shared, &out, stall).await;
                 return false;
             }
         }
@@ -439,20 +464,36 @@ async fn write_response(
     if chunked {
         out.extend_from_slice(b"0\r\n\r\n");
     }
-    write_all(shared, &out).await.is_ok() && keep_alive
+    write_all(shared, &out, stall).await.is_ok() && keep_alive
 }
 
-async fn write_all(shared: &Mutex<Shared>, mut buf: &[u8]) -> std::io::Result<()> {
+/// Writes `buf` whole; fails when no byte could be written for `stall`.
+async fn write_all(shared: &Mutex<Shared>, mut buf: &[u8], stall: Duration) -> std::io::Result<()> {
+    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
     std::future::poll_fn(|cx| {
         let mut s = lock(shared);
-        while !buf.is_empty() {
-            let n = ready!(Pin::new(&mut s.io).poll_write(cx, buf))?;
-            if n == 0 {
-                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+        let written = loop {
+            if buf.is_empty() {
+                break Pin::new(&mut s.io).poll_flush(cx);
             }
-            buf = &buf[n..];
+            match Pin::new(&mut s.io).poll_write(cx, buf) {
+                Poll::Ready(Ok(0)) => break Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    buf = &buf[n..];
+                    deadline = None; // progress: the stall clock starts again
+                }
+                Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
+        if written.is_pending() {
+            // Only a write that waits arms a timer.
+            let timer = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
+            }
         }
-        Pin::new(&mut s.io).poll_flush(cx)
+        written
     })
     .await
 }
@@ -603,6 +644,13 @@ mod tests {
         assert!(!h.keep_alive);
         assert!(parse("GET / HTTP/1.1\r\nHost").unwrap().is_none());
         assert_eq!(parse("\x16\x03\x01 garbage\r\n\r\n").err(), Some("malformed"));
+        assert_eq!(parse("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: x\r\n\r\n").err(), Some("malformed"));
+        assert_eq!(parse("POST / HTTP/1.1\r\nContent-Length: x\r\nContent-Length: 5\r\n\r\n").err(), Some("malformed"));
+        // HTTP/1.0: no chunked coding to trust, no 100 Continue to send.
+        let h = parse("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        assert!(!h.unwrap().keep_alive);
+        let h = parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").unwrap().unwrap();
+        assert!(!h.expect_continue);
         let many: String = (0..600).map(|i| format!("x-{i}: v\r\n")).collect();
         assert_eq!(parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).err(), Some("too large"));
     }
