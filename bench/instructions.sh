@@ -4,7 +4,7 @@
 # requests/s cannot settle. Kernel time (the loopback TCP path) is not counted; it is about the
 # same for every proxy here (same system calls per request, bench/PROFILE.md).
 #
-# The gateway runs with `max_plugin_instances = 4`: valgrind cannot reserve the address space
+# The gateway runs with `max_plugin_instances = 16`: valgrind cannot reserve the address space
 # of the default pooling-allocator configuration.
 #
 #   bench/instructions.sh                 # all targets
@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/configs.sh
+source "$ROOT/bench/configs.sh"
 OUT=$ROOT/bench/out
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
@@ -32,59 +34,8 @@ AUTHORIZER=$ROOT/target/wasm/wasm32-wasip2/release/quickstart_authorizer.wasm
 BACKEND=127.0.0.1:28180
 taskset -c 1 "$BIN/bench-backend" $BACKEND & PIDS+=($!)
 
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-master_process off;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  upstream backend { server $BACKEND; keepalive 256; }
-  server {
-    listen 127.0.0.1:28181;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGINX
-
-cat > "$WORK/gateway.toml" <<WASMGATE
-version = 1
-[gateway]
-state_dir = "$WORK/wasmgate-state"
-max_plugin_instances = 4
-[[listeners]]
-address = "127.0.0.1:28184"
-[plugins.auth]
-path = "$AUTHORIZER"
-[apis.bench.stages.prod]
-[apis.bench.authorizers.auth]
-type = "TOKEN"
-plugin = "auth"
-authorizerResultTtlInSeconds = 0
-[apis.bench.resources."/proxy/{proxy+}".resourceMethods.ANY.methodIntegration]
-type = "HTTP_PROXY"
-uri = "http://$BACKEND/{proxy}"
-requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
-[apis.bench.resources."/auth/{proxy+}".resourceMethods.ANY]
-authorizationType = "CUSTOM"
-authorizerId = "auth"
-[apis.bench.resources."/auth/{proxy+}".resourceMethods.ANY.methodIntegration]
-type = "HTTP_PROXY"
-uri = "http://$BACKEND/{proxy}"
-requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
-[apis.bench.resources."/mock".resourceMethods.GET.methodIntegration]
-type = "MOCK"
-requestTemplates = { "application/json" = '{"statusCode": 200}' }
-integrationResponses."200".responseTemplates = { "application/json" = "hello, world" }
-WASMGATE
+nginx_conf "$WORK" 127.0.0.1:28181 "$BACKEND" "master_process off;"
+gateway_toml "$WORK" 127.0.0.1:28184 "$BACKEND" "$AUTHORIZER" "max_plugin_instances = 16"
 
 # measure <name> <url> <command...>: the command runs under callgrind on CPU 0, with
 # instrumentation on only while wrk runs (after a warm-up).

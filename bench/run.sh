@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/configs.sh
+source "$ROOT/bench/configs.sh"
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
@@ -47,28 +49,7 @@ DIRECT=127.0.0.1:18090    # measured directly, alone on CPU 0 like a proxy
 taskset -c 1 "$BIN/bench-backend" $BACKEND & PIDS+=($!)
 taskset -c 0 "$BIN/bench-backend" $DIRECT & PIDS+=($!)
 
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-user root;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  upstream backend { server $BACKEND; keepalive 256; }
-  server {
-    listen 127.0.0.1:18081;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGINX
+nginx_conf "$WORK" 127.0.0.1:18081 "$BACKEND"
 taskset -c 0 nginx -c "$WORK/nginx.conf" & PIDS+=($!)
 
 cat > "$WORK/haproxy.cfg" <<HAPROXY
@@ -117,51 +98,7 @@ static_resources:
 ENVOY
 taskset -c 0 "$ENVOY" -c "$WORK/envoy.yaml" --concurrency 1 --log-level error --base-id $$ & PIDS+=($!)
 
-cat > "$WORK/gateway.toml" <<WASMGATE
-version = 1
-[gateway]
-state_dir = "$WORK/wasmgate-state"
-[gateway.limits]
-max_connections = 100000
-[[listeners]]
-address = "127.0.0.1:18084"
-[plugins.auth]
-path = "$ROOT/target/wasm/wasm32-wasip2/release/quickstart_authorizer.wasm"
-[apis.bench.stages.prod]
-[apis.bench.authorizers.auth]
-type = "TOKEN"
-plugin = "auth"
-authorizerResultTtlInSeconds = 0   # the authorizer runs on every request
-[apis.bench.resources."/proxy/{proxy+}".resourceMethods.ANY.methodIntegration]
-type = "HTTP_PROXY"
-uri = "http://$BACKEND/{proxy}"
-requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
-[apis.bench.resources."/auth/{proxy+}".resourceMethods.ANY]
-authorizationType = "CUSTOM"
-authorizerId = "auth"
-[apis.bench.resources."/auth/{proxy+}".resourceMethods.ANY.methodIntegration]
-type = "HTTP_PROXY"
-uri = "http://$BACKEND/{proxy}"
-requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
-[plugins.authwarm]   # the same authorizer, with instances kept warm for reuse (opt-in)
-path = "$ROOT/target/wasm/wasm32-wasip2/release/quickstart_authorizer.wasm"
-limits = { warm_instances = 8 }
-[apis.bench.authorizers.authwarm]
-type = "TOKEN"
-plugin = "authwarm"
-authorizerResultTtlInSeconds = 0
-[apis.bench.resources."/warm/{proxy+}".resourceMethods.ANY]
-authorizationType = "CUSTOM"
-authorizerId = "authwarm"
-[apis.bench.resources."/warm/{proxy+}".resourceMethods.ANY.methodIntegration]
-type = "HTTP_PROXY"
-uri = "http://$BACKEND/{proxy}"
-requestParameters = { "integration.request.path.proxy" = "method.request.path.proxy" }
-[apis.bench.resources."/mock".resourceMethods.GET.methodIntegration]
-type = "MOCK"
-requestTemplates = { "application/json" = '{"statusCode": 200}' }
-integrationResponses."200".responseTemplates = { "application/json" = "hello, world" }
-WASMGATE
+gateway_toml "$WORK" 127.0.0.1:18084 "$BACKEND" "$ROOT/target/wasm/wasm32-wasip2/release/quickstart_authorizer.wasm"
 RUST_LOG=warn taskset -c 0 "$BIN/wasmgate" serve --workers 1 --no-watch "$WORK/gateway.toml" & PIDS+=($!)
 
 for port in 18080 18090 18081 18082 18083 18084; do
