@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderValue, Version};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// The longest chunk-size line (size and extensions) accepted.
@@ -110,6 +110,8 @@ pub(crate) enum Decoded {
     NeedMore,
     /// The encoding is broken.
     Invalid(&'static str),
+    /// The connection ended before the body did.
+    CutShort,
 }
 
 impl Decoder {
@@ -202,7 +204,7 @@ impl Decoder {
                 *self = Decoder::Done;
                 Decoded::End
             }
-            _ => Decoded::Invalid("connection closed before the end of the body"),
+            _ => Decoded::CutShort,
         }
     }
 
@@ -228,6 +230,26 @@ pub(crate) fn shared_value(head: &Bytes, base: *const u8, value: &[u8]) -> Optio
     let slice = head.get(offset..offset + value.len())?;
     debug_assert_eq!(slice, value);
     HeaderValue::from_maybe_shared(head.slice(offset..offset + value.len())).ok()
+}
+
+/// Applies a `Connection` header value to whether the connection stays open: a `close` token
+/// ends it, a `keep-alive` token keeps an HTTP/1.0 one.
+pub(crate) fn apply_connection_tokens(value: &[u8], version: Version, keep_alive: &mut bool) {
+    for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+        if token.eq_ignore_ascii_case(b"close") {
+            *keep_alive = false;
+        } else if token.eq_ignore_ascii_case(b"keep-alive") && version == Version::HTTP_10 {
+            *keep_alive = true;
+        }
+    }
+}
+
+/// Appends `data` as one chunk of the chunked coding.
+pub(crate) fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    use std::io::Write as _;
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// `Content-Length` as a number: digits only (a list of equal values is accepted).
@@ -319,14 +341,14 @@ mod tests {
             let (_, end) = drain(&mut d, bad);
             if bad.ends_with(b"0\r\n") {
                 assert_eq!(end, "NeedMore");
-                assert!(matches!(d.at_eof(), Decoded::Invalid(_)));
+                assert!(matches!(d.at_eof(), Decoded::CutShort));
             } else {
                 assert!(end.starts_with("Invalid"), "{end}");
             }
         }
         let mut d = Decoder::Length(10);
         assert_eq!(drain(&mut d, b"12345").1, "NeedMore");
-        assert!(matches!(d.at_eof(), Decoded::Invalid(_)));
+        assert!(matches!(d.at_eof(), Decoded::CutShort));
         let mut d = Decoder::UntilClose;
         assert_eq!(drain(&mut d, b"abc").0, b"abc");
         assert!(matches!(d.at_eof(), Decoded::End));
@@ -341,6 +363,22 @@ mod tests {
         assert_eq!(content_length(b""), None);
         assert!(is_chunked(b"gzip, Chunked"));
         assert!(!is_chunked(b"chunked, gzip"));
+    }
+
+    #[test]
+    fn connection_tokens_and_chunks() {
+        let keeps = |value: &[u8], version, start| {
+            let mut keep = start;
+            apply_connection_tokens(value, version, &mut keep);
+            keep
+        };
+        assert!(!keeps(b"Upgrade, Close", Version::HTTP_11, true));
+        assert!(keeps(b"keep-alive", Version::HTTP_10, false));
+        assert!(!keeps(b"keep-alive", Version::HTTP_11, false));
+        assert!(keeps(b"closed", Version::HTTP_11, true));
+        let mut out = Vec::new();
+        push_chunk(&mut out, &[b'x'; 26]);
+        assert_eq!(out, [&b"1a\r\n"[..], &[b'x'; 26], b"\r\n"].concat());
     }
 
     #[test]

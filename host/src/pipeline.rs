@@ -1083,9 +1083,6 @@ fn backend_head(
         .render(|n| ctx.stage_variable(n), |n| path.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()), &query)
         .map_err(|e| GatewayError::configuration(anyhow::anyhow!(e)))?;
     headers.insert(X_AMZN_API_ID, ctx.api.id_header.clone());
-    if let Some(host) = uri.host_header() {
-        headers.entry(header::HOST).or_insert_with(|| host.clone());
-    }
     let method = match backend_method {
         Some(m) => Method::from_bytes(m.as_bytes()).map_err(|e| GatewayError::configuration(e.into()))?,
         None => ctx.verb.clone(),

@@ -1,8 +1,8 @@
 //! Integration URLs (`http://host/{proxy}?v=${stageVariables.v}`), split into their pieces once
 //! when the manifest is loaded, so that a request only fills them in.
 
+use http::Uri;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Uri};
 
 /// A piece of an integration URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +21,6 @@ pub struct UriTemplate {
     source: String,
     /// Scheme and authority, parsed once when they are literal text.
     origin: Option<(Scheme, Authority)>,
-    /// The `Host` header for a literal authority (without `:80`).
-    host: Option<HeaderValue>,
     /// The path and query pieces when `origin` is known, else the whole URL's.
     pieces: Vec<Piece>,
 }
@@ -43,21 +41,12 @@ impl UriTemplate {
             (Some(_), Some(end)) => &source[end..],
             _ => source,
         };
-        let host = origin.as_ref().and_then(|(_, authority)| match authority.port_u16() {
-            Some(80) => HeaderValue::from_str(authority.host()).ok(),
-            _ => HeaderValue::from_str(authority.as_str()).ok(),
-        });
-        UriTemplate { source: source.to_string(), origin, host, pieces: split(rest) }
+        UriTemplate { source: source.to_string(), origin, pieces: split(rest) }
     }
 
     /// The URL as written in the manifest.
     pub fn as_str(&self) -> &str {
         &self.source
-    }
-
-    /// The `Host` header requests to this URL carry, when the authority is literal text.
-    pub fn host_header(&self) -> Option<&HeaderValue> {
-        self.host.as_ref()
     }
 
     /// Fills in the template: `stage_variable` and `path_value` give the values of
@@ -163,8 +152,6 @@ mod tests {
     fn literal_origins_are_parsed_once() {
         let t = UriTemplate::parse("http://h:81/x/{id}");
         assert!(t.origin.is_some());
-        assert_eq!(t.host_header().unwrap(), "h:81");
-        assert_eq!(UriTemplate::parse("http://h:80/").host_header().unwrap(), "h");
         assert_eq!(t.pieces, vec![Piece::Text("/x/".into()), Piece::Placeholder("id".into())]);
         assert!(UriTemplate::parse("http://${stageVariables.host}/x").origin.is_none());
         assert!(UriTemplate::parse("${stageVariables.url}/x").origin.is_none());

@@ -317,13 +317,7 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, HeadError> {
             te = true;
             chunked = crate::h1::is_chunked(h.value);
         } else if name == header::CONNECTION {
-            for token in value.to_str().unwrap_or_default().split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case("keep-alive") && version == Version::HTTP_10 {
-                    keep_alive = true;
-                }
-            }
+            crate::h1::apply_connection_tokens(h.value, version, &mut keep_alive);
         } else if name == header::EXPECT {
             // HTTP/1.0 has no 1xx responses (RFC 9110 §15.2).
             expect_continue = version == Version::HTTP_11 && value.as_bytes().eq_ignore_ascii_case(b"100-continue");
@@ -359,8 +353,8 @@ async fn write_response(
 ) -> bool {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
-    if parts.headers.get_all(header::CONNECTION).iter().any(|v| v.as_bytes().eq_ignore_ascii_case(b"close")) {
-        keep_alive = false;
+    for value in &parts.headers.get_all(header::CONNECTION) {
+        crate::h1::apply_connection_tokens(value.as_bytes(), Version::HTTP_11, &mut keep_alive);
     }
     let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let mut out = Vec::with_capacity(512);
@@ -439,9 +433,7 @@ async fn write_response(
                     && !data.is_empty()
                 {
                     if chunked {
-                        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                        out.extend_from_slice(&data);
-                        out.extend_from_slice(b"\r\n");
+                        crate::h1::push_chunk(&mut out, &data);
                     } else {
                         out.extend_from_slice(&data);
                     }
@@ -509,7 +501,7 @@ async fn finish_body(shared: &Mutex<Shared>, within: Duration) -> bool {
         loop {
             match s.body.decode(&mut s.rb) {
                 Decoded::End => return Poll::Ready(true),
-                Decoded::Invalid(_) => return Poll::Ready(false),
+                Decoded::Invalid(_) | Decoded::CutShort => return Poll::Ready(false),
                 Decoded::Data(d) => {
                     drained += d.len() as u64;
                     if drained > MAX_DRAIN {
@@ -577,21 +569,22 @@ impl Body for Http1Body {
             s.continue_written = Some(written + n);
         }
         loop {
-            match s.body.decode(&mut s.rb) {
-                Decoded::Data(d) => return Poll::Ready(Some(Ok(Frame::data(d)))),
-                Decoded::End => return Poll::Ready(None),
-                Decoded::Invalid(what) => {
-                    return Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, what))));
-                }
+            let decoded = match s.body.decode(&mut s.rb) {
                 Decoded::NeedMore => match ready!(s.rb.poll_fill(&mut s.io, cx, READ_BUFFER * 8)) {
-                    Ok(0) => {
-                        let err = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "request body cut short");
-                        return Poll::Ready(Some(Err(err)));
-                    }
-                    Ok(_) => {}
+                    Ok(0) => s.body.at_eof(),
+                    Ok(_) => continue,
                     Err(e) => return Poll::Ready(Some(Err(e))),
                 },
-            }
+                other => other,
+            };
+            return Poll::Ready(match decoded {
+                Decoded::Data(d) => Some(Ok(Frame::data(d))),
+                Decoded::End => None,
+                Decoded::Invalid(what) => Some(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, what))),
+                Decoded::CutShort | Decoded::NeedMore => {
+                    Some(Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "request body cut short")))
+                }
+            });
         }
     }
 
