@@ -24,8 +24,8 @@ use crate::manifest::{
     IntegrationKind, IntegrationResponseDef, MethodDef, ParamLocation, ParamSource, ParamTarget, Passthrough,
     ResourceDef, StageDef, TransformDef, UriTemplate,
 };
-use crate::runtime::PluginFailure;
 use crate::runtime::bindings::types;
+use crate::runtime::{AuthorizerCall, PluginFailure};
 
 /// What the server knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -716,7 +716,7 @@ async fn call_authorizer(
     token: Option<String>,
 ) -> Result<Option<CachedDecision>, GatewayError> {
     let plugin = &ctx.snapshot.plugins[&def.plugin];
-    let request = types::AuthorizerRequest {
+    let request = AuthorizerCall {
         kind: match def.kind {
             AuthorizerKind::Token => types::AuthorizerKind::Token,
             AuthorizerKind::Request => types::AuthorizerKind::Request,
@@ -731,7 +731,7 @@ async fn call_authorizer(
         path_parameters: ctx.path_params.clone(),
         context: ctx.context(),
     };
-    let decision = plugin.authorize(ctx.request_id, &request).await.map_err(|failure| {
+    let decision = plugin.authorize(ctx.request_id, request).await.map_err(|failure| {
         if matches!(failure, PluginFailure::Overloaded) {
             return overloaded();
         }

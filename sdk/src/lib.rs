@@ -8,8 +8,8 @@
 //! use wasmgate_sdk::authorizer::{AuthorizerRequest, Decision};
 //!
 //! #[wasmgate_sdk::authorizer]
-//! fn authorize(req: AuthorizerRequest) -> anyhow::Result<Decision> {
-//!     match req.authorization_token.as_deref() {
+//! fn authorize(req: &AuthorizerRequest) -> anyhow::Result<Decision> {
+//!     match req.authorization_token().as_deref() {
 //!         Some("allow") => Ok(Decision::allow("user").with_context("tier", "gold")),
 //!         Some("deny") => Ok(Decision::deny("user")),
 //!         _ => Ok(Decision::Unauthorized),
@@ -61,21 +61,13 @@ impl RequestContext {
 
 /// Authorizers: decide whether a request goes on.
 pub mod authorizer {
-    use super::{find, types};
+    use super::types;
     pub use types::{AuthorizerKind, AuthorizerRequest, ContextValue, Decision, Grant};
 
     impl AuthorizerRequest {
-        /// The first value of a header, matched without regard to case.
-        pub fn header(&self, name: &str) -> Option<&str> {
-            find(&self.headers, name, true)
-        }
-        /// The first value of a query string parameter (case-sensitive, as in API Gateway).
-        pub fn query(&self, name: &str) -> Option<&str> {
-            find(&self.query, name, false)
-        }
-        /// A path parameter.
-        pub fn path_parameter(&self, name: &str) -> Option<&str> {
-            find(&self.path_parameters, name, false)
+        /// A path parameter matched by the resource template.
+        pub fn path_parameter(&self, name: &str) -> Option<String> {
+            self.path_parameters().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
         }
     }
 

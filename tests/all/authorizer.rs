@@ -190,3 +190,65 @@ authorizerResultTtlInSeconds = 0"#,
     assert_eq!(no_header.status(), 401);
     gw.shutdown().await;
 }
+
+/// What an authorizer reads through its `authorizer-request` handle: every method, for a
+/// REQUEST authorizer on a resource with a path parameter.
+#[tokio::test]
+async fn the_request_handle_reads_every_part_of_the_request() {
+    let m = r#"
+version = 1
+[plugins.inspect]
+path = "%{guest:fixture-hostile}"
+config = { mode = "inspect" }
+[plugins.echo]
+path = "%{guest:fixture-echo}"
+
+[apis.a.stages.prod]
+variables = { tenant = "t1" }
+[apis.a.authorizers.auth]
+type = "REQUEST"
+plugin = "inspect"
+identitySource = "method.request.header.X-Probe"
+authorizerResultTtlInSeconds = 0
+
+[apis.a.resources."/items/{id}".resourceMethods.GET]
+authorizationType = "CUSTOM"
+authorizerId = "auth"
+[apis.a.resources."/items/{id}".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "echo"
+"#;
+    let gw = TestGateway::start(m).await;
+    let r = client().get(gw.url("/prod/items/42?q=1&q=2&r=x")).header("x-probe", "p1").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let request_id = r.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
+    let echo: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(echo["principalId"], "inspector");
+    let context: std::collections::HashMap<String, String> = echo["authorizer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| (kv[0].as_str().unwrap().to_string(), kv[1].as_str().unwrap().to_string()))
+        .collect();
+    let get = |k: &str| context.get(k).map(String::as_str).unwrap_or_else(|| panic!("no `{k}` in {context:?}"));
+    assert_eq!(get("kind"), "REQUEST");
+    assert_eq!(get("token"), "<none>");
+    assert_eq!(get("methodArn"), "arn:aws:execute-api:us-east-1:123456789012:a/prod/GET/items/42");
+    assert_eq!(get("resource"), "/items/{id}");
+    assert_eq!(get("path"), "/items/42");
+    assert_eq!(get("httpMethod"), "GET");
+    assert_eq!(get("header"), "p1");
+    assert_eq!(get("missingHeader"), "<none>");
+    assert!(get("headerNames").split(',').any(|h| h == "x-probe"), "{}", get("headerNames"));
+    // Single-value lookups take the last value, as API Gateway's `queryStringParameters`.
+    assert_eq!(get("queryParameter"), "2");
+    assert_eq!(get("query"), "q=1&q=2&r=x");
+    assert_eq!(get("pathParameters"), "id=42");
+    assert_eq!(get("pathParameter"), "42");
+    assert_eq!(get("stage"), "prod");
+    assert_eq!(get("apiId"), "a");
+    assert_eq!(get("resourcePath"), "/items/{id}");
+    assert_eq!(get("requestId"), request_id);
+    assert_eq!(get("tenant"), "t1");
+    gw.shutdown().await;
+}

@@ -10,7 +10,15 @@ pub mod host {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "wasmgate:plugin/plugin-host",
-        imports: { default: async | trappable },
+        // The `authorizer-request` methods only read what the gateway prepared: plain
+        // functions, without the future an async host function costs per call.
+        imports: {
+            "wasmgate:plugin/types": trappable,
+            default: async | trappable,
+        },
+        with: {
+            "wasmgate:plugin/types.authorizer-request": crate::runtime::AuthorizerCall,
+        },
     });
 }
 

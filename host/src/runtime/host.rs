@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -39,20 +39,19 @@ pub struct PluginState {
     pub(crate) ctx: Arc<PluginContext>,
     pub(crate) request_id: String,
     pub(crate) limiter: MemoryLimiter,
-    wasi: WasiCtx,
-    table: ResourceTable,
+    /// Built on a plugin's first WASI call: most calls make none, and building one (its
+    /// random-number generators among it) is a good part of a fresh instance's set-up.
+    wasi: Option<WasiCtx>,
+    pub(crate) table: ResourceTable,
 }
 
 impl PluginState {
     pub(crate) fn new(ctx: Arc<PluginContext>, memory_bytes: usize) -> PluginState {
-        // Grants nothing: no preopens, args or environment; stdio closed; every socket address
-        // and every name lookup denied.
-        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
         PluginState {
             ctx,
             request_id: String::new(),
             limiter: MemoryLimiter { max_memory: memory_bytes, denied: false },
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
         }
     }
@@ -80,11 +79,94 @@ impl ResourceLimiter for MemoryLimiter {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        // Grants nothing: no preopens, args or environment; stdio closed; every socket address
+        // and every name lookup denied.
+        let ctx = self.wasi.get_or_insert_with(|| {
+            WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build()
+        });
+        WasiCtxView { ctx, table: &mut self.table }
     }
 }
 
 impl types::Host for PluginState {}
+
+/// The gateway's side of one `authorizer-request` handle: the request as an authorizer may
+/// read it, lent to the plugin for one `authorize` call ([`Plugin::authorize`](super::Plugin::authorize)).
+#[derive(Debug, Clone)]
+pub struct AuthorizerCall {
+    /// TOKEN or REQUEST.
+    pub kind: types::AuthorizerKind,
+    /// TOKEN: the identity-source header's value.
+    pub authorization_token: Option<String>,
+    /// The method ARN.
+    pub method_arn: String,
+    /// The resource template.
+    pub resource: String,
+    /// The request path without the stage.
+    pub path: String,
+    /// The verb.
+    pub http_method: String,
+    /// Request headers, names lower-case, without the ones API Gateway drops.
+    pub headers: Vec<(String, String)>,
+    /// Query string parameters, decoded, in request order.
+    pub query: Vec<(String, String)>,
+    /// Path parameters.
+    pub path_parameters: Vec<(String, String)>,
+    /// `$context`.
+    pub context: types::RequestContext,
+}
+
+impl PluginState {
+    fn call(&self, handle: &Resource<AuthorizerCall>) -> Result<&AuthorizerCall> {
+        Ok(self.table.get(handle)?)
+    }
+}
+
+impl types::HostAuthorizerRequest for PluginState {
+    fn kind(&mut self, handle: Resource<AuthorizerCall>) -> Result<types::AuthorizerKind> {
+        Ok(self.call(&handle)?.kind)
+    }
+    fn authorization_token(&mut self, handle: Resource<AuthorizerCall>) -> Result<Option<String>> {
+        Ok(self.call(&handle)?.authorization_token.clone())
+    }
+    fn method_arn(&mut self, handle: Resource<AuthorizerCall>) -> Result<String> {
+        Ok(self.call(&handle)?.method_arn.clone())
+    }
+    fn resource(&mut self, handle: Resource<AuthorizerCall>) -> Result<String> {
+        Ok(self.call(&handle)?.resource.clone())
+    }
+    fn path(&mut self, handle: Resource<AuthorizerCall>) -> Result<String> {
+        Ok(self.call(&handle)?.path.clone())
+    }
+    fn http_method(&mut self, handle: Resource<AuthorizerCall>) -> Result<String> {
+        Ok(self.call(&handle)?.http_method.clone())
+    }
+    fn header(&mut self, handle: Resource<AuthorizerCall>, name: String) -> Result<Option<String>> {
+        let call = self.call(&handle)?;
+        Ok(call.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)).map(|(_, v)| v.clone()))
+    }
+    fn headers(&mut self, handle: Resource<AuthorizerCall>) -> Result<Vec<(String, String)>> {
+        Ok(self.call(&handle)?.headers.clone())
+    }
+    fn query_parameter(&mut self, handle: Resource<AuthorizerCall>, name: String) -> Result<Option<String>> {
+        let call = self.call(&handle)?;
+        Ok(call.query.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+    }
+    fn query(&mut self, handle: Resource<AuthorizerCall>) -> Result<Vec<(String, String)>> {
+        Ok(self.call(&handle)?.query.clone())
+    }
+    fn path_parameters(&mut self, handle: Resource<AuthorizerCall>) -> Result<Vec<(String, String)>> {
+        Ok(self.call(&handle)?.path_parameters.clone())
+    }
+    fn context(&mut self, handle: Resource<AuthorizerCall>) -> Result<types::RequestContext> {
+        Ok(self.call(&handle)?.context.clone())
+    }
+    fn drop(&mut self, handle: Resource<AuthorizerCall>) -> Result<()> {
+        // The gateway lends the handle and takes it back after the call; a guest cannot own one.
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
 
 fn state_error(e: StateError) -> state::StateError {
     match e {

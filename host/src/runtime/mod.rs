@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-pub use host::{PluginContext, PluginState};
+pub use host::{AuthorizerCall, PluginContext, PluginState};
 pub use plugin::{Plugin, PluginFailure, PluginKind};
 
 use crate::http_client::HttpClient;

@@ -3,11 +3,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::component::InstancePre;
+use wasmtime::component::{InstancePre, Resource};
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{authorizer, integration, transform, types};
-use super::host::{PluginContext, PluginState};
+use super::host::{AuthorizerCall, PluginContext, PluginState};
 use crate::manifest::{PluginDef, PluginLimits};
 
 /// Which wasmgate interface a plugin exports.
@@ -152,7 +152,7 @@ impl Plugin {
             Pre::Integration(p, Mutex::default())
         } else {
             return Err("the component exports none of wasmgate:plugin/authorizer, transform or integration \
-                        (was it built against the wasmgate:plugin@0.2.0 WIT?)"
+                        (was it built against the wasmgate:plugin@0.3.0 WIT?)"
                 .into());
         };
         Ok(Arc::new(Plugin { name: def.name.clone(), hash, limits: def.limits, ctx, pre }))
@@ -216,11 +216,7 @@ impl Plugin {
     }
 
     /// Calls an authorizer.
-    pub async fn authorize(
-        &self,
-        request_id: &str,
-        req: &types::AuthorizerRequest,
-    ) -> Result<types::Decision, PluginFailure> {
+    pub async fn authorize(&self, request_id: &str, req: AuthorizerCall) -> Result<types::Decision, PluginFailure> {
         let Pre::Authorizer(pre, pool) = &self.pre else {
             return Err(PluginFailure::Returned(format!(
                 "`{}` is a {} plugin, not an authorizer",
@@ -228,10 +224,16 @@ impl Plugin {
                 self.kind()
             )));
         };
-        call!(self, request_id, self.limits.timeout, pool, pre, |store, b| b
-            .wasmgate_plugin_authorizer()
-            .call_authorize(&mut store, req)
-            .await)
+        // The request is lent to the guest as a borrowed handle for this call only, and taken
+        // back from the store's table when the call returns (a store whose call failed is
+        // dropped with its table).
+        call!(self, request_id, self.limits.timeout, pool, pre, |store, b| {
+            let handle = store.data_mut().table.push(req)?;
+            let rep = handle.rep();
+            let decision = b.wasmgate_plugin_authorizer().call_authorize(&mut store, Resource::new_borrow(rep)).await;
+            store.data_mut().table.delete(handle)?;
+            decision
+        })
     }
 
     /// Calls a transform.

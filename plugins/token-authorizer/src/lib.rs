@@ -28,7 +28,7 @@ pub fn decide(token: Option<&str>, tokens: &BTreeMap<String, String>, denied: &[
 }
 
 #[wasmgate_sdk::authorizer]
-fn authorize(req: AuthorizerRequest) -> anyhow::Result<Decision> {
+fn authorize(req: &AuthorizerRequest) -> anyhow::Result<Decision> {
     let tokens: BTreeMap<String, String> = match config::get("tokens") {
         Some(json) => serde_json::from_str(&json)
             .map_err(|e| anyhow::anyhow!("config `tokens` must be a table of strings: {e}"))?,
@@ -39,7 +39,7 @@ fn authorize(req: AuthorizerRequest) -> anyhow::Result<Decision> {
             .map_err(|e| anyhow::anyhow!("config `denied` must be an array of strings: {e}"))?,
         None => Vec::new(),
     };
-    Ok(decide(req.authorization_token.as_deref(), &tokens, &denied))
+    Ok(decide(req.authorization_token().as_deref(), &tokens, &denied))
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ struct Kind {
     interface: &'static str,
     func: &'static str,
     input: &'static str,
+    /// Whether the input is a borrowed resource handle (`&Input`) rather than a record.
+    borrowed: bool,
     output: &'static str,
 }
 
@@ -43,6 +45,7 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
     let method: syn::Ident = syn::parse_str(kind.func).expect("func ident");
     let input: syn::Ident = syn::parse_str(kind.input).expect("input ident");
     let output: syn::Ident = syn::parse_str(kind.output).expect("output ident");
+    let input_ty = if kind.borrowed { quote!(&#input) } else { quote!(#input) };
     quote! {
         // On native targets (unit tests, clippy) the function is type-checked but not exported.
         #[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
@@ -58,12 +61,12 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
                 world: #world,
                 runtime_path: "::wasmgate_sdk::wit_bindgen::rt",
                 with: {
-                    "wasmgate:plugin/types@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::types,
-                    "wasmgate:plugin/state@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::state,
-                    "wasmgate:plugin/log@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::log,
-                    "wasmgate:plugin/config@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::config,
-                    "wasmgate:plugin/http-client@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::http_client,
-                    "wasmgate:plugin/clock@0.2.0": ::wasmgate_sdk::bindings::wasmgate::plugin::clock,
+                    "wasmgate:plugin/types@0.3.0": ::wasmgate_sdk::bindings::wasmgate::plugin::types,
+                    "wasmgate:plugin/state@0.3.0": ::wasmgate_sdk::bindings::wasmgate::plugin::state,
+                    "wasmgate:plugin/log@0.3.0": ::wasmgate_sdk::bindings::wasmgate::plugin::log,
+                    "wasmgate:plugin/config@0.3.0": ::wasmgate_sdk::bindings::wasmgate::plugin::config,
+                    "wasmgate:plugin/http-client@0.3.0": ::wasmgate_sdk::bindings::wasmgate::plugin::http_client,
+                    "wasmgate:plugin/clock@0.3.0": ::wasmgate_sdk::bindings::wasmgate::plugin::clock,
                 },
             });
 
@@ -72,7 +75,7 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
             struct Component;
 
             impl exports::wasmgate::plugin::#interface::Guest for Component {
-                fn #method(input: #input) -> ::core::result::Result<#output, PluginError> {
+                fn #method(input: #input_ty) -> ::core::result::Result<#output, PluginError> {
                     ::wasmgate_sdk::IntoPluginResult::<#output>::into_plugin_result(super::#name(input))
                 }
             }
@@ -85,16 +88,17 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Makes a function the authorizer of this component.
 ///
-/// The function takes an `AuthorizerRequest` and returns a `Decision`, or a
-/// `Result<Decision, E>` for any displayable `E` (an `Err` becomes a 5xx gateway response).
+/// The function takes a borrowed `&AuthorizerRequest` (a handle whose methods read the parts
+/// of the request the authorizer needs) and returns a `Decision`, or a `Result<Decision, E>`
+/// for any displayable `E` (an `Err` becomes a 5xx gateway response).
 ///
 /// # Example
 /// ```ignore
 /// use wasmgate_sdk::authorizer::{AuthorizerRequest, Decision};
 ///
 /// #[wasmgate_sdk::authorizer]
-/// fn authorize(req: AuthorizerRequest) -> Decision {
-///     match req.authorization_token.as_deref() {
+/// fn authorize(req: &AuthorizerRequest) -> Decision {
+///     match req.authorization_token().as_deref() {
 ///         Some("allow") => Decision::allow("user"),
 ///         Some("deny") => Decision::deny("user"),
 ///         _ => Decision::Unauthorized,
@@ -111,6 +115,7 @@ pub fn authorizer(attr: TokenStream, item: TokenStream) -> TokenStream {
             interface: "authorizer",
             func: "authorize",
             input: "AuthorizerRequest",
+            borrowed: true,
             output: "Decision",
         },
         attr,
@@ -141,6 +146,7 @@ pub fn transform(attr: TokenStream, item: TokenStream) -> TokenStream {
             interface: "transform",
             func: "transform",
             input: "TransformInput",
+            borrowed: false,
             output: "TransformOutput",
         },
         attr,
@@ -172,6 +178,7 @@ pub fn integration(attr: TokenStream, item: TokenStream) -> TokenStream {
             interface: "integration",
             func: "invoke",
             input: "IntegrationRequest",
+            borrowed: false,
             output: "IntegrationResponse",
         },
         attr,

@@ -6,8 +6,8 @@
 use wasmgate_sdk::authorizer::{AuthorizerRequest, Decision};
 
 #[wasmgate_sdk::authorizer]
-fn authorize(req: AuthorizerRequest) -> Decision {
-    match req.authorization_token.as_deref() {
+fn authorize(req: &AuthorizerRequest) -> Decision {
+    match req.authorization_token().as_deref() {
         Some("allow") => Decision::allow("quickstart-user").with_context("plan", "free"),
         Some("deny") => Decision::deny("quickstart-user"),
         _ => Decision::Unauthorized,
