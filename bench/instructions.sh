@@ -9,6 +9,8 @@
 #
 #   bench/instructions.sh                 # all targets
 #   bench/instructions.sh wasmgate-proxy  # one target
+#
+# Each profile is kept as bench/out/callgrind.<target> (callgrind_annotate --inclusive=yes reads it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -57,6 +59,8 @@ measure() {
   requests=$(echo "$log" | awk '/requests in/ {print $1}')
   ir=$(callgrind_annotate "$(ls "$WORK"/cg."$name".*.1 | head -1)" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   printf '%s\t%s\t%s\n' "$name" "$requests" "$((ir / requests))" | tee -a "$OUT/instructions.tsv"
+  # The profile itself, for callgrind_annotate: bench/out/callgrind.<target>.
+  cp "$(ls "$WORK"/cg."$name".*.1 | head -1)" "$OUT/callgrind.$name"
 }
 
 WANT=${1:-all}

@@ -5,6 +5,8 @@
 //! `serde_json`'s. A hand-written reader was measured to save only about 4% of the
 //! instructions of the benchmark templates, not worth a second JSON parser.
 
+use std::borrow::Cow;
+
 use crate::value::{Interner, JsonSeed, JsonVisitor, Value};
 
 /// Parses JSON text: objects become `LinkedHashMap`s, arrays `JSONArray`s, integers
@@ -24,6 +26,11 @@ pub(crate) fn parse(text: &str) -> Result<Value, serde_json::Error> {
 /// handle, for the caller to take the general path: invalid JSON, a repeated key (kept once,
 /// where it was first written, with the last value), an object of many keys.
 pub(crate) fn write_compact(text: &str, out: &mut String) -> Option<()> {
+    let mark = out.len();
+    if write_plain(text, out).is_some() {
+        return Some(());
+    }
+    out.truncate(mark);
     let mut de = serde_json::Deserializer::from_str(text);
     let mut keys = Vec::new();
     serde::de::DeserializeSeed::deserialize(Writer { out, keys: &mut keys }, &mut de).ok()?;
@@ -32,6 +39,252 @@ pub(crate) fn write_compact(text: &str, out: &mut String) -> Option<()> {
 
 /// Keys of one object compared for repeats, at most (more: the general path).
 const MAX_KEYS: usize = 32;
+
+/// Deepest nesting [`write_plain`] follows; deeper documents take the `serde_json` path, which
+/// refuses them past its own limit of 128 with its own error.
+const MAX_PLAIN_DEPTH: usize = 64;
+
+/// Bytes that end the plain part of a JSON string: its closing quote, an escape, and the
+/// control characters JSON does not allow unescaped.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// The fast path of [`write_compact`], a plain byte scanner for the JSON most payloads are:
+/// strings without `\u` escapes, integers of up to 18 digits, `true`, `false`, `null`, objects
+/// of up to [`MAX_KEYS`] distinct keys. Such text needs no number conversion: strings are
+/// decoded and re-escaped as [`Value::json_into`] escapes them, integers are written as they
+/// are, and the rest is the text without its whitespace. Anything else (a fraction or an
+/// exponent, a longer integer, `-0`, a `\u` escape, a key with any escape, a repeated key,
+/// invalid JSON) is `None`, and `write_compact` reads the text with `serde_json` instead.
+/// Whatever this accepts, `serde_json` accepts and converts to the same output (tested
+/// against [`parse`]).
+fn write_plain(text: &str, out: &mut String) -> Option<()> {
+    let b = text.as_bytes();
+    // Open containers (true: object), and the keys of the open objects with where each
+    // object's keys start.
+    let mut open: Vec<bool> = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    let mut key_starts: Vec<usize> = Vec::new();
+    let mut i = skip_ws(b, 0);
+    loop {
+        // A value starts at `i`.
+        match *b.get(i)? {
+            b'{' => {
+                i = skip_ws(b, i + 1);
+                out.push('{');
+                if *b.get(i)? == b'}' {
+                    out.push('}');
+                    i += 1;
+                } else {
+                    if open.len() == MAX_PLAIN_DEPTH {
+                        return None;
+                    }
+                    open.push(true);
+                    key_starts.push(keys.len());
+                    i = plain_key(text, i, out, &mut keys, *key_starts.last()?)?;
+                    continue;
+                }
+            }
+            b'[' => {
+                i = skip_ws(b, i + 1);
+                out.push('[');
+                if *b.get(i)? == b']' {
+                    out.push(']');
+                    i += 1;
+                } else {
+                    if open.len() == MAX_PLAIN_DEPTH {
+                        return None;
+                    }
+                    open.push(false);
+                    continue;
+                }
+            }
+            b'"' => i = plain_string_into(text, i, out)?,
+            b't' => i = literal(b, i, "true", out)?,
+            b'f' => i = literal(b, i, "false", out)?,
+            b'n' => i = literal(b, i, "null", out)?,
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                if b[i] == b'-' {
+                    i += 1;
+                }
+                let digits = i;
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                let n = i - digits;
+                // No digits, a leading zero, `-0` (which is 0), more than 18 digits (past
+                // what is surely an `i64`), a fraction or an exponent: not plain.
+                if n == 0 || n > 18 || (b[digits] == b'0' && (n > 1 || digits > start)) {
+                    return None;
+                }
+                if matches!(b.get(i), Some(b'.' | b'e' | b'E')) {
+                    return None;
+                }
+                out.push_str(&text[start..i]);
+            }
+            _ => return None,
+        }
+        // A value ended: separators and closing brackets up to where the next value starts.
+        loop {
+            i = skip_ws(b, i);
+            let Some(&object) = open.last() else {
+                // The top-level value: nothing but whitespace may follow.
+                return (i == b.len()).then_some(());
+            };
+            match *b.get(i)? {
+                b',' => {
+                    out.push(',');
+                    i = skip_ws(b, i + 1);
+                    if object {
+                        i = plain_key(text, i, out, &mut keys, *key_starts.last()?)?;
+                    }
+                    break;
+                }
+                b'}' if object => {
+                    out.push('}');
+                    keys.truncate(key_starts.pop()?);
+                    open.pop();
+                    i += 1;
+                }
+                b']' if !object => {
+                    out.push(']');
+                    open.pop();
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Where the string that starts at `quote` ends, when it is written out as it stands: no
+/// character in it needs an escape in the output and it has none in the input.
+fn verbatim_string(b: &[u8], quote: usize) -> Option<usize> {
+    let rest = b.get(quote + 1..)?;
+    let n = rest.iter().position(|&c| crate::value::MAY_ESCAPE[usize::from(c)])?;
+    (rest[n] == b'"').then_some(quote + 1 + n + 1)
+}
+
+/// Writes the string that starts at `quote` as [`Value::json_into`] writes it; returns where
+/// the text goes on.
+fn plain_string_into(text: &str, quote: usize, out: &mut String) -> Option<usize> {
+    if let Some(end) = verbatim_string(text.as_bytes(), quote) {
+        out.push_str(&text[quote..end]);
+        return Some(end);
+    }
+    let (s, next) = plain_string(text, quote + 1)?;
+    crate::value::json_string(&s, out);
+    Some(next)
+}
+
+/// The string whose first character is at `start` (after its opening quote), and where the
+/// text goes on after its closing quote; `None` for a control character or a `\u` escape.
+/// The other escapes (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`) are decoded.
+fn plain_string(text: &str, start: usize) -> Option<(Cow<'_, str>, usize)> {
+    let b = text.as_bytes();
+    let mut i = start;
+    while !STRING_STOP[usize::from(*b.get(i)?)] {
+        i += 1;
+    }
+    // Quotes and backslashes are ASCII, so every slice below ends on a character boundary.
+    match b[i] {
+        b'"' => return Some((Cow::Borrowed(&text[start..i]), i + 1)),
+        b'\\' => {}
+        _ => return None,
+    }
+    let mut decoded = String::with_capacity(i - start + 16);
+    let mut run = start;
+    loop {
+        match b[i] {
+            b'"' => {
+                decoded.push_str(&text[run..i]);
+                return Some((Cow::Owned(decoded), i + 1));
+            }
+            b'\\' => {
+                decoded.push_str(&text[run..i]);
+                decoded.push(match *b.get(i + 1)? {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    _ => return None,
+                });
+                i += 2;
+                run = i;
+            }
+            _ => return None,
+        }
+        while !STRING_STOP[usize::from(*b.get(i)?)] {
+            i += 1;
+        }
+    }
+}
+
+/// An object key at `i` (after whitespace), its colon and the whitespace after it: writes
+/// `"key":` and returns where the value starts. `None` for a repeated key or too many keys.
+fn plain_key<'t>(text: &'t str, i: usize, out: &mut String, keys: &mut Vec<&'t str>, start: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    if *b.get(i)? != b'"' {
+        return None;
+    }
+    let next = match verbatim_string(b, i) {
+        Some(end) => {
+            out.push_str(&text[i..end]);
+            end
+        }
+        None => {
+            // A key with an escape is left to the general path, which compares keys as
+            // written out.
+            let (Cow::Borrowed(key), next) = plain_string(text, i + 1)? else {
+                return None;
+            };
+            crate::value::json_string(key, out);
+            next
+        }
+    };
+    // The key as it is in the text: without escapes, the same text is the same key.
+    let key = &text[i + 1..next - 1];
+    if keys.len() - start >= MAX_KEYS || keys[start..].contains(&key) {
+        return None;
+    }
+    keys.push(key);
+    let i = skip_ws(b, next);
+    if *b.get(i)? != b':' {
+        return None;
+    }
+    out.push(':');
+    Some(skip_ws(b, i + 1))
+}
+
+fn literal(b: &[u8], i: usize, word: &str, out: &mut String) -> Option<usize> {
+    let end = i + word.len();
+    // A letter right after it (`nulls`) is invalid: the separator check that follows refuses it.
+    (b.get(i..end)? == word.as_bytes()).then(|| {
+        out.push_str(word);
+        end
+    })
+}
 
 /// Writes one JSON value. `keys` holds where the keys of the objects being written are in
 /// `out`, to find a repeated key.
@@ -180,5 +433,119 @@ mod tests {
         for text in [r#"{"a":1,"b":2,"a":3}"#, r#"{"b":{"a":1,"\u0061":2}}"#, "{", "[1,]", "{} x", ""] {
             assert!(write_compact(text, &mut String::new()).is_none(), "{text}");
         }
+    }
+
+    /// A small deterministic generator (xorshift), so that failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    const WS: [&str; 5] = ["", "", " ", "\n  ", "\t\r"];
+    const SCALARS: [&str; 28] = [
+        "0",
+        "-7",
+        "12",
+        "123456789012345678",
+        "-123456789012345678",
+        "1234567890123456789",
+        "-0",
+        "1.5",
+        "1e3",
+        "2E-2",
+        "01",
+        "true",
+        "false",
+        "null",
+        r#""a""#,
+        r#""b""#,
+        r#""""#,
+        "\"a/é\u{85}\u{2028}€\u{7f}\"",
+        r#""q\"q""#,
+        r#""\n""#,
+        r#""\u0061""#,
+        "\"x\u{1}\"",
+        "\"😀\"",
+        r#""a b""#,
+        r#""\/\\\b\f\r\t""#,
+        r#""\x""#,
+        r#""tail\""#,
+        r#""é\"\"é""#,
+    ];
+    const KEYS: [&str; 6] = [r#""a""#, r#""b""#, r#""c d""#, r#""\u0061""#, r#""é""#, r#""a\n""#];
+
+    fn value(r: &mut Rng, depth: usize, out: &mut String) {
+        out.push_str(WS[r.below(WS.len())]);
+        match if depth > 4 { 0 } else { r.below(4) } {
+            0 | 1 => out.push_str(SCALARS[r.below(SCALARS.len())]),
+            2 => {
+                out.push('[');
+                for n in 0..r.below(4) {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    value(r, depth + 1, out);
+                }
+                out.push_str(WS[r.below(WS.len())]);
+                out.push(']');
+            }
+            _ => {
+                out.push('{');
+                for n in 0..r.below(4) {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(WS[r.below(WS.len())]);
+                    out.push_str(KEYS[r.below(KEYS.len())]);
+                    out.push_str(WS[r.below(WS.len())]);
+                    out.push(':');
+                    value(r, depth + 1, out);
+                }
+                out.push_str(WS[r.below(WS.len())]);
+                out.push('}');
+            }
+        }
+        out.push_str(WS[r.below(WS.len())]);
+    }
+
+    /// Whatever the plain scanner accepts, the parser accepts and writes the same way; and
+    /// the scanner does take the plain documents (else this test could not fail).
+    #[test]
+    fn the_plain_scanner_agrees_with_the_parser() {
+        let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut plain, mut valid) = (0, 0);
+        for _ in 0..40_000 {
+            let mut text = String::new();
+            value(&mut r, 0, &mut text);
+            // Every fourth document is damaged: a byte dropped, or a stray one inserted.
+            if r.below(4) == 0 && !text.is_empty() {
+                let at = r.below(text.len());
+                if text.is_char_boundary(at) && text.is_char_boundary(at + 1) {
+                    if r.below(2) == 0 {
+                        text.remove(at);
+                    } else {
+                        text.insert(at, [',', ':', '"', '}', ']', 'x', '-'][r.below(7)]);
+                    }
+                }
+            }
+            let parsed = parse(&text);
+            valid += usize::from(parsed.is_ok());
+            let mut out = String::new();
+            if write_plain(&text, &mut out).is_some() {
+                plain += 1;
+                let parsed = parsed.unwrap_or_else(|e| panic!("plain accepted invalid JSON {text:?}: {e}"));
+                assert_eq!(out, parsed.to_json(), "{text:?}");
+            }
+        }
+        assert!(plain > 5_000 && valid > plain, "plain {plain}, valid {valid}");
+        let payload = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../bench/vtl/input.json"))
+            .expect("the benchmark payload");
+        assert!(write_plain(payload.trim(), &mut String::new()).is_some());
     }
 }

@@ -752,7 +752,7 @@ fn push_int(out: &mut String, n: i64) {
 }
 
 /// The bytes that may start a character [`json_string`] escapes.
-const MAY_ESCAPE: [bool; 256] = {
+pub(crate) const MAY_ESCAPE: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
