@@ -192,9 +192,89 @@ authorizerResultTtlInSeconds = 0"#,
 }
 
 /// What an authorizer reads through its `authorizer-request` handle: every method, for a
-/// REQUEST authorizer on a resource with a path parameter.
+/// REQUEST authorizer on a resource with a path parameter; on fresh instances and, twice in a
+/// row, on a reused one (each call lends a new handle).
 #[tokio::test]
 async fn the_request_handle_reads_every_part_of_the_request() {
+    for warm in [0, 1] {
+        let m = format!(
+            r#"
+version = 1
+[plugins.inspect]
+path = "%{{guest:fixture-hostile}}"
+config = {{ mode = "inspect" }}
+limits = {{ warm_instances = {warm} }}
+[plugins.echo]
+path = "%{{guest:fixture-echo}}"
+
+[apis.a.stages.prod]
+variables = {{ tenant = "t1" }}
+[apis.a.authorizers.auth]
+type = "REQUEST"
+plugin = "inspect"
+identitySource = "method.request.header.X-Probe"
+authorizerResultTtlInSeconds = 0
+
+[apis.a.resources."/items/{{id}}".resourceMethods.GET]
+authorizationType = "CUSTOM"
+authorizerId = "auth"
+[apis.a.resources."/items/{{id}}".resourceMethods.GET.methodIntegration]
+type = "PLUGIN"
+plugin = "echo"
+"#
+        );
+        let gw = TestGateway::start(&m).await;
+        for id in ["42", "43"] {
+            let r = client()
+                .get(gw.url(&format!("/prod/items/{id}?q=1&q=2&r=x")))
+                .header("x-probe", "p0")
+                .header("x-probe", "p1")
+                .header("x-probe-2", "v")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let request_id = r.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
+            let echo: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(echo["principalId"], "inspector");
+            let context: std::collections::HashMap<String, String> = echo["authorizer"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|kv| (kv[0].as_str().unwrap().to_string(), kv[1].as_str().unwrap().to_string()))
+                .collect();
+            let get = |k: &str| context.get(k).map(String::as_str).unwrap_or_else(|| panic!("no `{k}` in {context:?}"));
+            assert_eq!(get("kind"), "REQUEST");
+            assert_eq!(get("token"), "<none>");
+            assert_eq!(get("methodArn"), format!("arn:aws:execute-api:us-east-1:123456789012:a/prod/GET/items/{id}"));
+            assert_eq!(get("resource"), "/items/{id}");
+            assert_eq!(get("path"), format!("/items/{id}"));
+            assert_eq!(get("httpMethod"), "GET");
+            // A repeated header: the last value, as the identity source reads it.
+            assert_eq!(get("header"), "p1");
+            assert_eq!(get("missingHeader"), "<none>");
+            assert!(get("headerNames").split(',').any(|h| h == "host"), "{}", get("headerNames"));
+            // Every value, in request order.
+            assert_eq!(get("probeHeaders"), "x-probe=p0&x-probe=p1&x-probe-2=v");
+            // Single-value lookups take the last value, as API Gateway's `queryStringParameters`.
+            assert_eq!(get("queryParameter"), "2");
+            assert_eq!(get("missingQueryParameter"), "<none>");
+            assert_eq!(get("query"), "q=1&q=2&r=x");
+            assert_eq!(get("pathParameters"), format!("id={id}"));
+            assert_eq!(get("pathParameter"), id);
+            assert_eq!(get("stage"), "prod");
+            assert_eq!(get("apiId"), "a");
+            assert_eq!(get("resourcePath"), "/items/{id}");
+            assert_eq!(get("requestId"), request_id);
+            assert_eq!(get("tenant"), "t1");
+        }
+        gw.shutdown().await;
+    }
+}
+
+/// A TOKEN authorizer's handle: its kind and token.
+#[tokio::test]
+async fn a_token_authorizer_reads_its_token() {
     let m = r#"
 version = 1
 [plugins.inspect]
@@ -202,53 +282,26 @@ path = "%{guest:fixture-hostile}"
 config = { mode = "inspect" }
 [plugins.echo]
 path = "%{guest:fixture-echo}"
-
 [apis.a.stages.prod]
-variables = { tenant = "t1" }
 [apis.a.authorizers.auth]
-type = "REQUEST"
+type = "TOKEN"
 plugin = "inspect"
-identitySource = "method.request.header.X-Probe"
 authorizerResultTtlInSeconds = 0
-
-[apis.a.resources."/items/{id}".resourceMethods.GET]
+[apis.a.resources."/s".resourceMethods.GET]
 authorizationType = "CUSTOM"
 authorizerId = "auth"
-[apis.a.resources."/items/{id}".resourceMethods.GET.methodIntegration]
+[apis.a.resources."/s".resourceMethods.GET.methodIntegration]
 type = "PLUGIN"
 plugin = "echo"
 "#;
     let gw = TestGateway::start(m).await;
-    let r = client().get(gw.url("/prod/items/42?q=1&q=2&r=x")).header("x-probe", "p1").send().await.unwrap();
+    let r = client().get(gw.url("/prod/s")).header("authorization", "Bearer t0k").send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let request_id = r.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
     let echo: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(echo["principalId"], "inspector");
-    let context: std::collections::HashMap<String, String> = echo["authorizer"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|kv| (kv[0].as_str().unwrap().to_string(), kv[1].as_str().unwrap().to_string()))
-        .collect();
-    let get = |k: &str| context.get(k).map(String::as_str).unwrap_or_else(|| panic!("no `{k}` in {context:?}"));
-    assert_eq!(get("kind"), "REQUEST");
-    assert_eq!(get("token"), "<none>");
-    assert_eq!(get("methodArn"), "arn:aws:execute-api:us-east-1:123456789012:a/prod/GET/items/42");
-    assert_eq!(get("resource"), "/items/{id}");
-    assert_eq!(get("path"), "/items/42");
-    assert_eq!(get("httpMethod"), "GET");
-    assert_eq!(get("header"), "p1");
-    assert_eq!(get("missingHeader"), "<none>");
-    assert!(get("headerNames").split(',').any(|h| h == "x-probe"), "{}", get("headerNames"));
-    // Single-value lookups take the last value, as API Gateway's `queryStringParameters`.
-    assert_eq!(get("queryParameter"), "2");
-    assert_eq!(get("query"), "q=1&q=2&r=x");
-    assert_eq!(get("pathParameters"), "id=42");
-    assert_eq!(get("pathParameter"), "42");
-    assert_eq!(get("stage"), "prod");
-    assert_eq!(get("apiId"), "a");
-    assert_eq!(get("resourcePath"), "/items/{id}");
-    assert_eq!(get("requestId"), request_id);
-    assert_eq!(get("tenant"), "t1");
+    let context = echo["authorizer"].as_array().unwrap();
+    let get = |k: &str| context.iter().find(|kv| kv[0] == k).map(|kv| kv[1].as_str().unwrap().to_string());
+    assert_eq!(get("kind").as_deref(), Some("TOKEN"));
+    assert_eq!(get("token").as_deref(), Some("Bearer t0k"));
+    assert_eq!(get("path").as_deref(), Some("/s"));
     gw.shutdown().await;
 }

@@ -1,10 +1,12 @@
 //! Runs N authorizer calls of the quickstart authorizer, for counting instructions per call
 //! under callgrind (the difference between two values of N is the per-call figure, free of
-//! start-up costs):
+//! start-up costs; collecting inside `block_on` only leaves out background threads):
 //!
 //! ```text
-//! valgrind --tool=callgrind target/release/plugin-calls fresh 1000
-//! valgrind --tool=callgrind target/release/plugin-calls fresh 2000
+//! valgrind --tool=callgrind --toggle-collect='tokio::runtime::runtime::Runtime::block_on*' \
+//!     target/release/plugin-calls fresh 200
+//! valgrind --tool=callgrind --toggle-collect='tokio::runtime::runtime::Runtime::block_on*' \
+//!     target/release/plugin-calls fresh 1200
 //! ```
 //!
 //! Modes: `fresh` (an instance per call, the default), `warm` (a reused instance). The

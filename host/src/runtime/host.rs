@@ -143,7 +143,9 @@ impl types::HostAuthorizerRequest for PluginState {
     }
     fn header(&mut self, handle: Resource<AuthorizerCall>, name: String) -> Result<Option<String>> {
         let call = self.call(&handle)?;
-        Ok(call.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)).map(|(_, v)| v.clone()))
+        // The last value, as the gateway reads a repeated header everywhere else (identity
+        // sources, the decision cache's key, `method.request.header.*`).
+        Ok(call.headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(&name)).map(|(_, v)| v.clone()))
     }
     fn headers(&mut self, handle: Resource<AuthorizerCall>) -> Result<Vec<(String, String)>> {
         Ok(self.call(&handle)?.headers.clone())

@@ -2,8 +2,12 @@
 //!
 //! `serde_json` reads the text straight into template values (through [`JsonSeed`], no
 //! intermediate `serde_json::Value`), so values and error messages are exactly
-//! `serde_json`'s. A hand-written reader was measured to save only about 4% of the
-//! instructions of the benchmark templates, not worth a second JSON parser.
+//! `serde_json`'s. (A hand-written reader into values was measured to save only about 4% of
+//! the instructions of the benchmark templates, not worth a second parser.)
+//!
+//! Writing a payload out again as compact JSON (`$input.json('$')`) is another matter: there,
+//! a plain byte scanner ([`write_plain`]) handles the JSON most payloads are in a fraction of
+//! serde_json's instructions, and hands anything else to the serde_json path.
 
 use std::borrow::Cow;
 
@@ -21,10 +25,11 @@ pub(crate) fn parse(text: &str) -> Result<Value, serde_json::Error> {
 
 /// Writes JSON text as [`Value::json_into`] would write what [`parse`] reads from it, without
 /// building the values (`$input.json('$')` on a payload no other `$input` call has read).
-/// The same `serde_json` reader sees the same text and the same conversions apply, so the
-/// output is identical; `None` (and `out` in an unspecified state) on anything this does not
-/// handle, for the caller to take the general path: invalid JSON, a repeated key (kept once,
-/// where it was first written, with the last value), an object of many keys.
+/// Plain JSON goes through [`write_plain`]; anything else through the same `serde_json`
+/// reader as [`parse`] with the same conversions, so the output is identical; `None` (and
+/// `out` in an unspecified state) on anything neither handles, for the caller to take the
+/// general path: invalid JSON, a repeated key (kept once, where it was first written, with
+/// the last value), an object of many keys.
 pub(crate) fn write_compact(text: &str, out: &mut String) -> Option<()> {
     let mark = out.len();
     if write_plain(text, out).is_some() {
@@ -478,7 +483,18 @@ mod tests {
         r#""tail\""#,
         r#""é\"\"é""#,
     ];
-    const KEYS: [&str; 6] = [r#""a""#, r#""b""#, r#""c d""#, r#""\u0061""#, r#""é""#, r#""a\n""#];
+    const KEYS: [&str; 10] = [
+        r#""a""#,
+        r#""b""#,
+        r#""c d""#,
+        r#""\u0061""#,
+        r#""é""#,
+        r#""a\n""#,
+        r#""a/b""#,
+        "\"\u{85}\"",
+        "\"\u{2028}\"",
+        "\"\u{7f}\"",
+    ];
 
     fn value(r: &mut Rng, depth: usize, out: &mut String) {
         out.push_str(WS[r.below(WS.len())]);
@@ -544,6 +560,32 @@ mod tests {
             }
         }
         assert!(plain > 5_000 && valid > plain, "plain {plain}, valid {valid}");
+        // Documents the scanner must take, written as the parser writes them.
+        let many_keys = format!("{{{}}}", (0..32).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(","));
+        let deep = format!("{}1{}", "[".repeat(64), "]".repeat(64));
+        for text in [
+            r#"[{"a":1},{"a":2}]"#,
+            r#"{"a":{"b":1},"b":2}"#,
+            r#"{"a":[{"b":1},{"b":2}],"b":3}"#,
+            "{\"a/b\":\"c/d\",\"\u{85}\":0,\"\u{2028}\":\"\u{7f}\"}",
+            many_keys.as_str(),
+            deep.as_str(),
+            " \t\r\n{ } ",
+        ] {
+            let mut out = String::new();
+            assert!(write_plain(text, &mut out).is_some(), "{text}");
+            assert_eq!(out, parse(text).unwrap().to_json(), "{text}");
+        }
+        // Past the limits: the serde_json path (same output, or the same refusal).
+        let too_many = format!("{{{}}}", (0..33).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(","));
+        let too_deep = format!("{}1{}", "[".repeat(65), "]".repeat(65));
+        for text in [too_many, too_deep] {
+            assert!(write_plain(&text, &mut String::new()).is_none(), "{text}");
+            let mut out = String::new();
+            if write_compact(&text, &mut out).is_some() {
+                assert_eq!(out, parse(&text).unwrap().to_json());
+            }
+        }
         let payload = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../bench/vtl/input.json"))
             .expect("the benchmark payload");
         assert!(write_plain(payload.trim(), &mut String::new()).is_some());
