@@ -651,6 +651,15 @@ mod tests {
     /// A backend that answers every request on a connection with the connection's number
     /// and the request line, and closes a connection after `per_connection` requests.
     async fn backend(per_connection: usize) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        backend_with(per_connection, None).await
+    }
+
+    /// A backend that answers `per_connection` requests on each connection; with `unanswered`,
+    /// it then reads one more request whole and closes without answering it, counting those.
+    async fn backend_with(
+        per_connection: usize,
+        unanswered: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -659,9 +668,10 @@ mod tests {
             loop {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let unanswered = unanswered.clone();
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
-                    for _ in 0..per_connection {
+                    for answered in 0..=per_connection {
                         let head = loop {
                             if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                                 break buf.drain(..end + 4).collect::<Vec<u8>>();
@@ -672,6 +682,13 @@ mod tests {
                                 Ok(k) => buf.extend_from_slice(&chunk[..k]),
                             }
                         };
+                        if answered == per_connection {
+                            // One request more than this connection answers: close on it.
+                            if let Some(u) = &unanswered {
+                                u.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            }
+                            return;
+                        }
                         let head = String::from_utf8_lossy(&head).into_owned();
                         let line = head.lines().next().unwrap_or_default().to_string();
                         let host = head
@@ -681,7 +698,10 @@ mod tests {
                             .to_string();
                         let body = format!("{n} {line} {host}");
                         let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-                        if socket.write_all(reply.as_bytes()).await.is_err() {
+                        // Without `unanswered`, the connection closes right after its last answer.
+                        if socket.write_all(reply.as_bytes()).await.is_err()
+                            || (answered + 1 == per_connection && unanswered.is_none())
+                        {
                             return;
                         }
                     }
@@ -993,14 +1013,27 @@ mod tests {
 
     #[tokio::test]
     async fn idempotent_requests_survive_a_pooled_connection_closing_under_them() {
-        // The backend closes each connection after one answer; the next request may find the
-        // pooled connection before its close does. Every GET must still succeed.
-        let (addr, _) = backend(1).await;
+        // Each connection answers one request, then reads the next and closes without an
+        // answer: the race of a backend closing a pooled connection just as a request goes out,
+        // forced. Every request after the first meets it, and every GET must still succeed.
+        let unanswered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (addr, accepted) = backend_with(1, Some(unanswered.clone())).await;
         let client = new_client();
         for i in 0..20 {
             let body = get(&client, &format!("http://{addr}/")).await.unwrap_or_else(|e| panic!("request {i}: {e}"));
             assert!(body.ends_with(&format!("GET / HTTP/1.1 {addr}")), "{body}");
         }
+        // Each request after the first was sent on the pooled connection, dropped there, and
+        // sent again on a new one.
+        assert_eq!(unanswered.load(std::sync::atomic::Ordering::SeqCst), 19);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 20);
+
+        // A POST is not sent twice: the same close is its error.
+        let mut post = Request::new(full_body(Bytes::from_static(b"x")));
+        *post.method_mut() = Method::POST;
+        *post.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        assert!(client.request(post).await.is_err());
+        assert_eq!(unanswered.load(std::sync::atomic::Ordering::SeqCst), 20);
     }
 
     #[tokio::test]
