@@ -679,19 +679,23 @@ async fn authorization(ctx: &mut RequestCtx<'_>) -> Result<(), GatewayError> {
     // Our authorizers decide per request (they see the method ARN), not with a policy that
     // could be re-evaluated, so a cached decision holds for the same identity on the same
     // method ARN only. Lengths are prefixed so that no two identities share a key.
+    // (No key is built when decisions are not cached: `authorizerResultTtlInSeconds = 0`.)
     let method_arn = ctx.method_arn();
-    let mut cache_key = String::with_capacity(method_arn.len() + identity.iter().map(|v| v.len() + 8).sum::<usize>());
-    for part in identity.iter().chain(std::iter::once(&method_arn)) {
-        cache_key.push_str(&part.len().to_string());
-        cache_key.push(':');
-        cache_key.push_str(part);
-    }
-    let decision = match cache.and_then(|c| c.get(&cache_key)) {
+    let cached = cache.map(|cache| {
+        let mut key = String::with_capacity(method_arn.len() + identity.iter().map(|v| v.len() + 8).sum::<usize>());
+        for part in identity.iter().chain(std::iter::once(&method_arn)) {
+            key.push_str(&part.len().to_string());
+            key.push(':');
+            key.push_str(part);
+        }
+        (cache, key)
+    });
+    let decision = match cached.as_ref().and_then(|(cache, key)| cache.get(key)) {
         Some(hit) => hit,
         None => {
-            let decided = call_authorizer(ctx, def, token).await?;
-            if let (Some(cache), Some(d)) = (cache, &decided) {
-                cache.insert(cache_key, d.clone());
+            let decided = call_authorizer(ctx, def, token, method_arn).await?;
+            if let (Some((cache, key)), Some(d)) = (cached, &decided) {
+                cache.insert(key, d.clone());
             }
             decided.ok_or_else(unauthorized)?
         }
@@ -714,6 +718,7 @@ async fn call_authorizer(
     ctx: &RequestCtx<'_>,
     def: &AuthorizerDef,
     token: Option<String>,
+    method_arn: String,
 ) -> Result<Option<CachedDecision>, GatewayError> {
     let plugin = &ctx.snapshot.plugins[&def.plugin];
     let request = AuthorizerCall {
@@ -722,7 +727,7 @@ async fn call_authorizer(
             AuthorizerKind::Request => types::AuthorizerKind::Request,
         },
         authorization_token: token,
-        method_arn: ctx.method_arn(),
+        method_arn,
         resource: ctx.resource.path.clone(),
         path: ctx.path.clone(),
         http_method: ctx.verb.to_string(),
