@@ -1,5 +1,19 @@
 # The nginx and wasmgate configurations the benchmark scripts share (sourced by bench/run.sh and
-# bench/instructions.sh, so both measure the same setup).
+# bench/instructions.sh, so both measure the same setup), and their scratch directory.
+
+# start_workdir: sets WORK to a new temporary directory and PIDS to an empty list; when the
+# script exits, every process in PIDS is killed and WORK removed.
+start_workdir() {
+  WORK=$(mktemp -d)
+  PIDS=()
+  trap cleanup_workdir EXIT
+}
+
+cleanup_workdir() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
 
 # nginx_conf <dir> <listen host:port> <backend host:port> [extra main-context lines]
 # Writes <dir>/nginx.conf: one worker, an upstream keep-alive pool, no access log.

@@ -18,14 +18,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 OUT=$ROOT/bench/out
 mkdir -p "$OUT"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_workdir
 
 echo "== installing what the runs need"
 need_apt=()
