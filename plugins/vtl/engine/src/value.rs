@@ -85,7 +85,7 @@ pub(crate) enum Ordered<'a> {
 }
 
 /// A map entry.
-type Entry = (Rc<str>, Value);
+pub(crate) type Entry = (Rc<str>, Value);
 
 impl<'a> Iterator for Ordered<'a> {
     type Item = &'a Entry;
@@ -102,6 +102,15 @@ impl JMap {
     /// An empty `LinkedHashMap`.
     pub fn linked() -> JMap {
         JMap { capacity: 16, ..JMap::default() }
+    }
+
+    /// A `LinkedHashMap` of `entries`, whose keys are distinct.
+    pub(crate) fn linked_from(entries: Vec<Entry>) -> JMap {
+        let mut capacity = 16;
+        while entries.len() > capacity * 3 / 4 {
+            capacity *= 2;
+        }
+        JMap { entries, capacity, ..JMap::default() }
     }
 
     /// An empty `HashMap`.
@@ -149,15 +158,6 @@ impl JMap {
         self.entries.push((key, value));
         while self.entries.len() > self.capacity * 3 / 4 {
             self.capacity *= 2;
-        }
-    }
-
-    /// Sets an interned key (see [`Interner`]): the same key is the same pointer, so a
-    /// duplicate is found without comparing strings.
-    pub(crate) fn put_interned(&mut self, key: Rc<str>, value: Value) {
-        match self.entries.iter_mut().find(|(k, _)| Rc::ptr_eq(k, &key)) {
-            Some(slot) => slot.1 = value,
-            None => self.push(key, value),
         }
     }
 
@@ -434,14 +434,22 @@ impl Value {
     }
 }
 
-/// The keys of one JSON document: each distinct key is allocated once and shared by every
-/// object that has it.
+/// The state of reading one JSON document: its keys, each distinct key allocated once and
+/// shared by every object that has it, and the stacks the open containers collect their
+/// members on, so that each container's storage is allocated once, at its final size.
 #[derive(Default)]
 pub(crate) struct Interner {
     /// The first keys, searched in order (documents usually have few distinct keys).
     few: Vec<Rc<str>>,
+    /// Where in `few` to look first: after the last key found (the objects of an array
+    /// usually have the same keys in the same order).
+    next: usize,
     /// The others.
     many: rustc_hash::FxHashSet<Rc<str>>,
+    /// The entries of the open objects, innermost last.
+    entries: Vec<Entry>,
+    /// The items of the open arrays, innermost last.
+    items: Vec<Value>,
 }
 
 impl Interner {
@@ -450,12 +458,19 @@ impl Interner {
 
     /// The shared key `s`.
     pub(crate) fn intern(&mut self, s: &str) -> Rc<str> {
-        if let Some(k) = self.few.iter().find(|k| ***k == *s) {
-            return k.clone();
+        if let Some(k) = self.few.get(self.next).filter(|k| ***k == *s) {
+            let k = k.clone();
+            self.next += 1;
+            return k;
+        }
+        if let Some(i) = self.few.iter().position(|k| **k == *s) {
+            self.next = i + 1;
+            return self.few[i].clone();
         }
         if self.few.len() < Interner::FEW {
             let k: Rc<str> = Rc::from(s);
             self.few.push(k.clone());
+            self.next = self.few.len();
             return k;
         }
         if let Some(k) = self.many.get(s) {
@@ -464,6 +479,41 @@ impl Interner {
         let k: Rc<str> = Rc::from(s);
         self.many.insert(k.clone());
         k
+    }
+
+    /// The number of entries on the stack of open objects.
+    pub(crate) fn entries_len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the object whose entries start at `start` has `key` (an interned key).
+    pub(crate) fn has_entry(&self, start: usize, key: &Rc<str>) -> bool {
+        self.entries[start..].iter().any(|(k, _)| Rc::ptr_eq(k, key))
+    }
+
+    /// Adds an entry to the innermost open object.
+    pub(crate) fn push_entry(&mut self, key: Rc<str>, value: Value) {
+        self.entries.push((key, value));
+    }
+
+    /// The entries of the object that starts at `start`, which closes.
+    pub(crate) fn take_entries(&mut self, start: usize) -> Vec<Entry> {
+        self.entries.split_off(start)
+    }
+
+    /// The number of items on the stack of open arrays.
+    pub(crate) fn items_len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Adds an item to the innermost open array.
+    pub(crate) fn push_item(&mut self, value: Value) {
+        self.items.push(value);
+    }
+
+    /// The items of the array that starts at `start`, which closes.
+    pub(crate) fn take_items(&mut self, start: usize) -> Vec<Value> {
+        self.items.split_off(start)
     }
 }
 
@@ -515,20 +565,26 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let start = self.0.items_len();
         while let Some(v) = seq.next_element_seed(JsonSeed(&mut *self.0))? {
-            items.push(v);
+            self.0.push_item(v);
         }
+        let items = self.0.take_items(start);
         Ok(Value::List(Rc::new(RefCell::new(items)), ListKind::Json))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut m = JMap::linked();
+        let start = self.0.entries.len();
         while let Some(k) = map.next_key_seed(KeySeed(&mut *self.0))? {
             let v = map.next_value_seed(JsonSeed(&mut *self.0))?;
-            m.put_interned(k, v);
+            // A repeated key keeps its first place and takes the last value, as
+            // `LinkedHashMap.put` does; the same key is the same pointer.
+            match self.0.entries[start..].iter_mut().find(|(e, _)| Rc::ptr_eq(e, &k)) {
+                Some(slot) => slot.1 = v,
+                None => self.0.entries.push((k, v)),
+            }
         }
-        Ok(Value::map(m))
+        Ok(Value::map(JMap::linked_from(self.0.take_entries(start))))
     }
 }
 
@@ -734,21 +790,7 @@ pub fn java_double(d: f64) -> String {
 
 /// Appends an integer in decimal (what `write!` does, without the formatting machinery).
 fn push_int(out: &mut String, n: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut u = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push('-');
-    }
-    out.extend(buf[i..].iter().map(|&d| char::from(d)));
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// The bytes that may start a character [`json_string`] escapes.
