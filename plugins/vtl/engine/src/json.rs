@@ -12,7 +12,6 @@
 //! a third off `passthrough` (234k to 149k).
 
 use std::borrow::Cow;
-
 use std::cell::RefCell;
 use std::rc::Rc;
 
