@@ -2,8 +2,9 @@
 //!
 //! Both directions have a fast path for the JSON most payloads are (strings without `\u`
 //! escapes, integers of up to 18 digits, objects of a few distinct keys without escapes):
-//! [`read_plain`] reads it into values and [`write_plain`] writes it out compact
-//! (`$input.json('$')`), each a plain byte scanner. Anything else goes to `serde_json`, which
+//! [`read_plain`] reads it into values (handing other string and number tokens to serde_json
+//! one by one) and [`write_plain`] writes it out compact (`$input.json('$')`), each a plain
+//! byte scanner. Anything else goes to `serde_json`, which
 //! reads the text straight into template values (through [`JsonSeed`], no intermediate
 //! `serde_json::Value`), so that values and error messages are exactly `serde_json`'s; the
 //! fast paths are tested to agree with it. On the benchmark payload the reader takes about
@@ -37,11 +38,11 @@ fn parse_serde(text: &str) -> Result<Value, serde_json::Error> {
     Ok(v)
 }
 
-/// The fast path of [`parse`]: the same plain JSON as [`write_plain`] takes (strings without
-/// `\u` escapes, integers of up to 18 digits, literals, objects of up to [`MAX_KEYS`]
-/// distinct keys without escapes, nesting up to [`MAX_PLAIN_DEPTH`]), read into the same
-/// values serde_json's path makes of it; `None` for anything else. Tested against
-/// [`parse_serde`].
+/// The fast path of [`parse`]: JSON whose objects are plain (up to [`MAX_KEYS`] distinct keys
+/// without escapes, nesting up to [`MAX_PLAIN_DEPTH`]) is read here, into the same values
+/// serde_json's path makes of it: plain strings and integers of up to 18 digits directly, any
+/// other string or number token by serde_json alone ([`serde_token`]). `None` for anything
+/// else, and for invalid JSON. Tested against [`parse_serde`].
 fn read_plain(text: &str) -> Option<Value> {
     let b = text.as_bytes();
     let mut st = Interner::default();
@@ -111,21 +112,51 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut Interner) -> Option<
                 }
             }
         }
-        b'"' => {
-            let (s, next) = plain_string(text, i + 1)?;
-            (Value::str(s.as_ref()), next)
-        }
+        b'"' => match plain_string(text, i + 1) {
+            Some((s, next)) => (Value::str(s.as_ref()), next),
+            // A `\u` escape (or anything else the plain path refuses): serde_json reads the
+            // string token alone, as it would in place, so that one such string does not send
+            // the whole document to the general path.
+            None => serde_token(text, i, string_end(b, i)?)?,
+        },
         b't' => (Value::Bool(true), word(b, i, "true")?),
         b'f' => (Value::Bool(false), word(b, i, "false")?),
         b'n' => (Value::Null, word(b, i, "null")?),
-        b'-' | b'0'..=b'9' => {
-            let end = plain_integer(b, i)?;
-            // At most 18 digits and a sign: always an `i64`.
-            let n: i64 = text[i..end].parse().ok()?;
-            (i32::try_from(n).map_or(Value::Long(n), Value::Int), end)
-        }
+        b'-' | b'0'..=b'9' => match plain_integer(b, i) {
+            Some(end) => {
+                // At most 18 digits and a sign: always an `i64`.
+                let n: i64 = text[i..end].parse().ok()?;
+                (i32::try_from(n).map_or(Value::Long(n), Value::Int), end)
+            }
+            // A fraction, an exponent, a long integer, `-0`: the number token read by
+            // serde_json, with its conversions.
+            None => {
+                let len = b[i..].iter().position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+                serde_token(text, i, len.map_or(b.len(), |n| i + n))?
+            }
+        },
         _ => return None,
     })
+}
+
+/// Where the string whose opening quote is at `quote` ends (after its closing quote),
+/// stepping over escaped characters.
+fn string_end(b: &[u8], quote: usize) -> Option<usize> {
+    let mut i = quote + 1;
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// The scalar token `text[start..end]` as serde_json reads it (a token means the same alone as
+/// in a document), and `end`; `None` when serde_json refuses it, for the caller to take the
+/// general path, which gives serde_json's error for the whole document.
+fn serde_token(text: &str, start: usize, end: usize) -> Option<(Value, usize)> {
+    Some((parse_serde(text.get(start..end)?).ok()?, end))
 }
 
 /// Where the plain integer at `i` ends: at most 18 digits, no leading zero, not `-0`, no
@@ -572,7 +603,7 @@ mod tests {
     }
 
     const WS: [&str; 5] = ["", "", " ", "\n  ", "\t\r"];
-    const SCALARS: [&str; 28] = [
+    const SCALARS: [&str; 32] = [
         "0",
         "-7",
         "12",
@@ -594,6 +625,10 @@ mod tests {
         r#""q\"q""#,
         r#""\n""#,
         r#""\u0061""#,
+        r#""\ud83d\ude00""#,
+        r#""\ud800""#,
+        "1e400",
+        "-1.0E+2",
         "\"x\u{1}\"",
         "\"😀\"",
         r#""a b""#,
@@ -703,6 +738,14 @@ mod tests {
             let mut out = String::new();
             assert!(write_plain(text, &mut out).is_some(), "{text}");
             assert_eq!(out, parse(text).unwrap().to_json(), "{text}");
+            let read = read_plain(text).unwrap_or_else(|| panic!("the reader refused {text}"));
+            assert_eq!(format!("{read:?}"), format!("{:?}", parse_serde(text).unwrap()), "{text}");
+        }
+        // Tokens the reader hands to serde_json one by one, in a document it still reads.
+        for text in [
+            r#"{"price": 3.5, "name": "caf\u00e9", "n": 12345678901234567890, "z": -0, "e": 1E2}"#,
+            r#"["\ud83d\ude00", 2.5e-3]"#,
+        ] {
             let read = read_plain(text).unwrap_or_else(|| panic!("the reader refused {text}"));
             assert_eq!(format!("{read:?}"), format!("{:?}", parse_serde(text).unwrap()), "{text}");
         }
