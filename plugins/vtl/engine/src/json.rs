@@ -9,14 +9,14 @@
 //! `serde_json::Value`), so that values and error messages are exactly `serde_json`'s; the
 //! fast paths are tested to agree with it. On the benchmark payload the reader takes about
 //! 5% off the `items` template's instructions per render, and building each container at its
-//! final size ([`Interner`]'s stacks) another 2% (412k to 384k in all); the writer takes about
+//! final size (the stacks of [`ReadState`]) another 2% (412k to 385k in all); the writer takes about
 //! a third off `passthrough` (234k to 149k).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::value::{Interner, JMap, JsonSeed, JsonVisitor, ListKind, Value};
+use crate::value::{JMap, JsonSeed, JsonVisitor, ListKind, ReadState, Value};
 
 /// Parses JSON text: objects become `LinkedHashMap`s, arrays `JSONArray`s, integers
 /// `Integer` or `Long`, other numbers `Double`. Repeated object keys are stored once.
@@ -32,7 +32,7 @@ pub(crate) fn parse(text: &str) -> Result<Value, serde_json::Error> {
 /// [`parse`] by serde_json alone.
 fn parse_serde(text: &str) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = serde::de::DeserializeSeed::deserialize(JsonSeed(&mut Interner::default()), &mut de)?;
+    let v = serde::de::DeserializeSeed::deserialize(JsonSeed(&mut ReadState::default()), &mut de)?;
     // Trailing characters after the value are an error, as for `serde_json::from_str`.
     de.end()?;
     Ok(v)
@@ -45,13 +45,13 @@ fn parse_serde(text: &str) -> Result<Value, serde_json::Error> {
 /// else, and for invalid JSON. Tested against [`parse_serde`].
 fn read_plain(text: &str) -> Option<Value> {
     let b = text.as_bytes();
-    let mut st = Interner::default();
+    let mut st = ReadState::default();
     let (v, i) = plain_value(text, skip_ws(b, 0), 0, &mut st)?;
     (skip_ws(b, i) == b.len()).then_some(v)
 }
 
 /// The value at `i` (after whitespace) and where the text goes on after it.
-fn plain_value(text: &str, i: usize, depth: usize, st: &mut Interner) -> Option<(Value, usize)> {
+fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState) -> Option<(Value, usize)> {
     let b = text.as_bytes();
     Some(match *b.get(i)? {
         b'{' => {
@@ -62,7 +62,7 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut Interner) -> Option<
             if depth == MAX_PLAIN_DEPTH {
                 return None;
             }
-            let start = st.entries_len();
+            let start = st.entries.len();
             loop {
                 // A key without escapes, new in this object.
                 if *b.get(i)? != b'"' {
@@ -73,7 +73,8 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut Interner) -> Option<
                     return None;
                 }
                 let key = st.intern(&text[i + 1..i + 1 + n]);
-                if st.entries_len() - start >= MAX_KEYS || st.has_entry(start, &key) {
+                if st.entries.len() - start >= MAX_KEYS || st.entries[start..].iter().any(|(k, _)| Rc::ptr_eq(k, &key))
+                {
                     return None;
                 }
                 i = skip_ws(b, i + n + 2);
@@ -81,11 +82,11 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut Interner) -> Option<
                     return None;
                 }
                 let (v, next) = plain_value(text, skip_ws(b, i + 1), depth + 1, st)?;
-                st.push_entry(key, v);
+                st.entries.push((key, v));
                 i = skip_ws(b, next);
                 match *b.get(i)? {
                     b',' => i = skip_ws(b, i + 1),
-                    b'}' => return Some((Value::map(JMap::linked_from(st.take_entries(start))), i + 1)),
+                    b'}' => return Some((Value::map(JMap::linked_from(st.entries.split_off(start))), i + 1)),
                     _ => return None,
                 }
             }
@@ -98,15 +99,18 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut Interner) -> Option<
             if depth == MAX_PLAIN_DEPTH {
                 return None;
             }
-            let start = st.items_len();
+            let start = st.items.len();
             loop {
                 let (v, next) = plain_value(text, i, depth + 1, st)?;
-                st.push_item(v);
+                st.items.push(v);
                 i = skip_ws(b, next);
                 match *b.get(i)? {
                     b',' => i = skip_ws(b, i + 1),
                     b']' => {
-                        return Some((Value::List(Rc::new(RefCell::new(st.take_items(start))), ListKind::Json), i + 1));
+                        return Some((
+                            Value::List(Rc::new(RefCell::new(st.items.split_off(start))), ListKind::Json),
+                            i + 1,
+                        ));
                     }
                     _ => return None,
                 }
@@ -432,13 +436,11 @@ fn plain_key<'t>(text: &'t str, i: usize, out: &mut String, keys: &mut Vec<&'t s
     Some(skip_ws(b, i + 1))
 }
 
-fn literal(b: &[u8], i: usize, word: &str, out: &mut String) -> Option<usize> {
-    let end = i + word.len();
+fn literal(b: &[u8], i: usize, w: &str, out: &mut String) -> Option<usize> {
     // A letter right after it (`nulls`) is invalid: the separator check that follows refuses it.
-    (b.get(i..end)? == word.as_bytes()).then(|| {
-        out.push_str(word);
-        end
-    })
+    let end = word(b, i, w)?;
+    out.push_str(w);
+    Some(end)
 }
 
 /// Writes one JSON value. `keys` holds where the keys of the objects being written are in
@@ -475,17 +477,17 @@ impl<'de> serde::de::Visitor<'de> for Writer<'_> {
 
     // Numbers become the values `parse` makes of them.
     fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<(), E> {
-        JsonVisitor(&mut Interner::default()).visit_i64::<E>(i)?.json_into(self.out);
+        JsonVisitor(&mut ReadState::default()).visit_i64::<E>(i)?.json_into(self.out);
         Ok(())
     }
 
     fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<(), E> {
-        JsonVisitor(&mut Interner::default()).visit_u64::<E>(u)?.json_into(self.out);
+        JsonVisitor(&mut ReadState::default()).visit_u64::<E>(u)?.json_into(self.out);
         Ok(())
     }
 
     fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<(), E> {
-        JsonVisitor(&mut Interner::default()).visit_f64::<E>(f)?.json_into(self.out);
+        JsonVisitor(&mut ReadState::default()).visit_f64::<E>(f)?.json_into(self.out);
         Ok(())
     }
 

@@ -84,6 +84,15 @@ pub(crate) enum Ordered<'a> {
     Hashed(std::vec::IntoIter<(usize, &'a Entry)>),
 }
 
+/// The size a Java `HashMap` table of `size` grows to when it holds `len` entries: doubled
+/// while more than three quarters full.
+fn table_size(mut size: usize, len: usize) -> usize {
+    while len > size * 3 / 4 {
+        size *= 2;
+    }
+    size
+}
+
 /// A map entry.
 pub(crate) type Entry = (Rc<str>, Value);
 
@@ -106,10 +115,7 @@ impl JMap {
 
     /// A `LinkedHashMap` of `entries`, whose keys are distinct.
     pub(crate) fn linked_from(entries: Vec<Entry>) -> JMap {
-        let mut capacity = 16;
-        while entries.len() > capacity * 3 / 4 {
-            capacity *= 2;
-        }
+        let capacity = table_size(16, entries.len());
         JMap { entries, capacity, ..JMap::default() }
     }
 
@@ -156,9 +162,7 @@ impl JMap {
     /// Appends an entry whose key is known to be new.
     fn push(&mut self, key: Rc<str>, value: Value) {
         self.entries.push((key, value));
-        while self.entries.len() > self.capacity * 3 / 4 {
-            self.capacity *= 2;
-        }
+        self.capacity = table_size(self.capacity, self.entries.len());
     }
 
     /// `put` from a template: honours write-once maps.
@@ -438,39 +442,30 @@ impl Value {
 /// shared by every object that has it, and the stacks the open containers collect their
 /// members on, so that each container's storage is allocated once, at its final size.
 #[derive(Default)]
-pub(crate) struct Interner {
+pub(crate) struct ReadState {
     /// The first keys, searched in order (documents usually have few distinct keys).
     few: Vec<Rc<str>>,
-    /// Where in `few` to look first: after the last key found (the objects of an array
-    /// usually have the same keys in the same order).
-    next: usize,
     /// The others.
     many: rustc_hash::FxHashSet<Rc<str>>,
-    /// The entries of the open objects, innermost last.
-    entries: Vec<Entry>,
-    /// The items of the open arrays, innermost last.
-    items: Vec<Value>,
+    /// The entries of the open objects, innermost last; a closing object takes its own
+    /// with `split_off`, allocated at their final size.
+    pub(crate) entries: Vec<Entry>,
+    /// The items of the open arrays, innermost last, taken the same way.
+    pub(crate) items: Vec<Value>,
 }
 
-impl Interner {
+impl ReadState {
     /// Keys searched linearly before hashing takes over.
     const FEW: usize = 16;
 
     /// The shared key `s`.
     pub(crate) fn intern(&mut self, s: &str) -> Rc<str> {
-        if let Some(k) = self.few.get(self.next).filter(|k| ***k == *s) {
-            let k = k.clone();
-            self.next += 1;
-            return k;
+        if let Some(k) = self.few.iter().find(|k| ***k == *s) {
+            return k.clone();
         }
-        if let Some(i) = self.few.iter().position(|k| **k == *s) {
-            self.next = i + 1;
-            return self.few[i].clone();
-        }
-        if self.few.len() < Interner::FEW {
+        if self.few.len() < ReadState::FEW {
             let k: Rc<str> = Rc::from(s);
             self.few.push(k.clone());
-            self.next = self.few.len();
             return k;
         }
         if let Some(k) = self.many.get(s) {
@@ -480,45 +475,10 @@ impl Interner {
         self.many.insert(k.clone());
         k
     }
-
-    /// The number of entries on the stack of open objects.
-    pub(crate) fn entries_len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether the object whose entries start at `start` has `key` (an interned key).
-    pub(crate) fn has_entry(&self, start: usize, key: &Rc<str>) -> bool {
-        self.entries[start..].iter().any(|(k, _)| Rc::ptr_eq(k, key))
-    }
-
-    /// Adds an entry to the innermost open object.
-    pub(crate) fn push_entry(&mut self, key: Rc<str>, value: Value) {
-        self.entries.push((key, value));
-    }
-
-    /// The entries of the object that starts at `start`, which closes.
-    pub(crate) fn take_entries(&mut self, start: usize) -> Vec<Entry> {
-        self.entries.split_off(start)
-    }
-
-    /// The number of items on the stack of open arrays.
-    pub(crate) fn items_len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Adds an item to the innermost open array.
-    pub(crate) fn push_item(&mut self, value: Value) {
-        self.items.push(value);
-    }
-
-    /// The items of the array that starts at `start`, which closes.
-    pub(crate) fn take_items(&mut self, start: usize) -> Vec<Value> {
-        self.items.split_off(start)
-    }
 }
 
 /// Deserializes JSON into [`Value`]s directly, sharing object keys through the interner.
-pub(crate) struct JsonSeed<'k>(pub(crate) &'k mut Interner);
+pub(crate) struct JsonSeed<'k>(pub(crate) &'k mut ReadState);
 
 impl<'de> serde::de::DeserializeSeed<'de> for JsonSeed<'_> {
     type Value = Value;
@@ -528,7 +488,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for JsonSeed<'_> {
     }
 }
 
-pub(crate) struct JsonVisitor<'k>(pub(crate) &'k mut Interner);
+pub(crate) struct JsonVisitor<'k>(pub(crate) &'k mut ReadState);
 
 impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
     type Value = Value;
@@ -565,11 +525,11 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let start = self.0.items_len();
+        let start = self.0.items.len();
         while let Some(v) = seq.next_element_seed(JsonSeed(&mut *self.0))? {
-            self.0.push_item(v);
+            self.0.items.push(v);
         }
-        let items = self.0.take_items(start);
+        let items = self.0.items.split_off(start);
         Ok(Value::List(Rc::new(RefCell::new(items)), ListKind::Json))
     }
 
@@ -584,12 +544,12 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
                 None => self.0.entries.push((k, v)),
             }
         }
-        Ok(Value::map(JMap::linked_from(self.0.take_entries(start))))
+        Ok(Value::map(JMap::linked_from(self.0.entries.split_off(start))))
     }
 }
 
 /// An object key, interned.
-struct KeySeed<'k>(&'k mut Interner);
+struct KeySeed<'k>(&'k mut ReadState);
 
 impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
     type Value = Rc<str>;
