@@ -254,6 +254,10 @@ pub(crate) fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
 
 /// `Content-Length` as a number: digits only (a list of equal values is accepted).
 pub(crate) fn content_length(value: &[u8]) -> Option<u64> {
+    // The usual value: one number, digits only, that cannot overflow.
+    if !value.is_empty() && value.len() <= 18 && value.iter().all(u8::is_ascii_digit) {
+        return Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')));
+    }
     let text = std::str::from_utf8(value).ok()?;
     let mut result = None;
     for part in text.split(',') {
@@ -361,6 +365,12 @@ mod tests {
         assert_eq!(content_length(b"5, 6"), None);
         assert_eq!(content_length(b"+5"), None);
         assert_eq!(content_length(b""), None);
+        assert_eq!(content_length(b"0"), Some(0));
+        assert_eq!(content_length(b"999999999999999999"), Some(999_999_999_999_999_999));
+        assert_eq!(content_length(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(content_length(b"18446744073709551616"), None);
+        assert_eq!(content_length(b"00012"), Some(12));
+        assert_eq!(content_length(b"1 2"), None);
         assert!(is_chunked(b"gzip, Chunked"));
         assert!(!is_chunked(b"chunked, gzip"));
     }

@@ -111,6 +111,22 @@ impl Default for ClientSettings {
     }
 }
 
+/// Response headers a caller wants dropped or renamed, applied as the response head is read
+/// (after the client has taken the framing from them), so that a proxy does not build the
+/// header map twice.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseHeaderRules {
+    /// Headers left out of the response.
+    pub drop: &'static [HeaderName],
+    /// Headers given another name: `(from, to)`.
+    pub rename: &'static [(HeaderName, HeaderName)],
+}
+
+impl ResponseHeaderRules {
+    /// Every header as the backend sent it.
+    pub const NONE: ResponseHeaderRules = ResponseHeaderRules { drop: &[], rename: &[] };
+}
+
 /// The pooled HTTP/1.1 client. Cheap to clone (one pool shared by every clone).
 #[derive(Clone)]
 pub struct HttpClient {
@@ -157,6 +173,15 @@ impl HttpClient {
     /// goes out in origin form, with a `Host` header from the URI unless it has one.
     /// Resolves with the response head; the body streams from the connection.
     pub async fn request(&self, req: Request<GatewayBody>) -> Result<Response<ClientBody>, ClientError> {
+        self.request_with(req, ResponseHeaderRules::NONE).await
+    }
+
+    /// [`HttpClient::request`], with the response's headers dropped or renamed by `rules`.
+    pub async fn request_with(
+        &self,
+        req: Request<GatewayBody>,
+        rules: ResponseHeaderRules,
+    ) -> Result<Response<ClientBody>, ClientError> {
         let (parts, mut body) = req.into_parts();
         let (authority, target) = origin_form(&parts.uri)?;
         let head_request = parts.method == Method::HEAD;
@@ -215,7 +240,7 @@ impl HttpClient {
         }
         drop(body);
 
-        let head = match read_final_head(&mut conn).await {
+        let head = match read_final_head(&mut conn, rules).await {
             // A pooled connection the backend closed just as the request went out: the backend
             // saw none of it. An idempotent request that went out whole in one write is sent
             // once more on a new connection.
@@ -224,7 +249,7 @@ impl HttpClient {
             {
                 tracing::debug!(%authority, "pooled connection closed before answering; retrying on a new one");
                 conn = self.write_new(&authority, &out).await?;
-                read_final_head(&mut conn).await?
+                read_final_head(&mut conn, rules).await?
             }
             other => other?,
         };
@@ -464,9 +489,9 @@ struct Head {
 
 /// The final response head: interim 1xx responses are skipped, and a 101 (the client never
 /// asks for an upgrade) is a protocol error.
-async fn read_final_head(conn: &mut Conn) -> Result<Head, ClientError> {
+async fn read_final_head(conn: &mut Conn, rules: ResponseHeaderRules) -> Result<Head, ClientError> {
     loop {
-        let head = read_head(conn).await?;
+        let head = read_head(conn, rules).await?;
         if head.status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(ClientError::Protocol("unexpected 101 Switching Protocols".into()));
         }
@@ -481,10 +506,10 @@ fn is_idempotent(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
 }
 
-async fn read_head(conn: &mut Conn) -> Result<Head, ClientError> {
+async fn read_head(conn: &mut Conn, rules: ResponseHeaderRules) -> Result<Head, ClientError> {
     loop {
         if !conn.rb.pending().is_empty()
-            && let Some((used, head)) = parse_head(conn.rb.pending())?
+            && let Some((used, head)) = parse_head(conn.rb.pending(), rules)?
         {
             conn.rb.consume(used);
             return Ok(head);
@@ -500,7 +525,8 @@ async fn read_head(conn: &mut Conn) -> Result<Head, ClientError> {
 }
 
 /// Parses a response head at the start of `bytes`: `None` when it is not all there yet.
-fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ClientError> {
+/// `rules` drop and rename headers once their framing has been read.
+fn parse_head(bytes: &[u8], rules: ResponseHeaderRules) -> Result<Option<(usize, Head)>, ClientError> {
     // Most responses have a handful of headers: a small table first, the full one if needed.
     let mut few = [httparse::EMPTY_HEADER; 24];
     let mut many;
@@ -544,7 +570,13 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ClientError> {
         } else if name == header::CONNECTION {
             h1::apply_connection_tokens(h.value, version, &mut keep_alive);
         }
-        headers.append(name, value);
+        if rules.drop.contains(&name) {
+            continue;
+        }
+        match rules.rename.iter().find(|(from, _)| *from == name) {
+            Some((_, to)) => headers.append(to.clone(), value),
+            None => headers.append(name, value),
+        };
     }
     if te {
         // RFC 9112 §6.3: Transfer-Encoding wins over Content-Length, and such a connection is
@@ -841,6 +873,46 @@ mod tests {
 
     fn reply(raw: &str, close: bool) -> Reply {
         (raw.as_bytes().to_vec(), close)
+    }
+
+    #[tokio::test]
+    async fn response_header_rules_drop_and_rename_after_framing_is_read() {
+        static DROP: [HeaderName; 1] = [HeaderName::from_static("keep-alive")];
+        static RENAME: [(HeaderName, HeaderName); 2] = [
+            (header::CONTENT_LENGTH, HeaderName::from_static("x-length")),
+            (header::CONNECTION, HeaderName::from_static("x-connection")),
+        ];
+        let rules = ResponseHeaderRules { drop: &DROP, rename: &RENAME };
+        let (addr, accepted) = scripted(|n, _| {
+            reply(
+                &format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\nX-N: {n}\r\nX-N: again\r\nConnection: close\r\n\r\nok"),
+                false,
+            )
+        })
+        .await;
+        let client = new_client();
+        for n in 0..2 {
+            let mut req = Request::new(full_body(Bytes::new()));
+            *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+            let resp = client.request_with(req, rules).await.unwrap();
+            let headers = resp.headers().clone();
+            // The body is framed by the Content-Length that was renamed.
+            assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "ok");
+            assert_eq!(headers.get("x-length").unwrap(), "2");
+            assert_eq!(headers.get("x-connection").unwrap(), "close");
+            assert!(headers.get(header::CONTENT_LENGTH).is_none() && headers.get(header::CONNECTION).is_none());
+            assert!(headers.get("keep-alive").is_none());
+            let repeated: Vec<_> = headers.get_all("x-n").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+            assert_eq!(repeated, [n.to_string(), "again".to_string()]);
+        }
+        // The renamed `Connection: close` still closed each connection.
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Without rules, the same response keeps its names.
+        let mut req = Request::new(full_body(Bytes::new()));
+        *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        let resp = client.request(req).await.unwrap();
+        assert_eq!(resp.headers().get(header::CONTENT_LENGTH).unwrap(), "2");
+        assert_eq!(resp.headers().get("keep-alive").unwrap(), "timeout=5");
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use crate::body::{BodyError, BodyOutcome, GuardedBody, RequestBody};
 use crate::gateway::{Api, CachedDecision, Snapshot, VTL_PLUGIN};
 use crate::gateway_response::{GatewayError, ResponseType};
-use crate::http_client::{ClientBody, GatewayBody, full_body};
+use crate::http_client::{ClientBody, GatewayBody, ResponseHeaderRules, full_body};
 use crate::manifest::{
     Authorization, AuthorizerDef, AuthorizerKind, BodyPath, ContentHandling, IdentitySource, IntegrationDef,
     IntegrationKind, IntegrationResponseDef, MethodDef, ParamLocation, ParamSource, ParamTarget, Passthrough,
@@ -62,7 +62,7 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 ];
 
 /// Backend response headers that come back renamed `x-amzn-Remapped-<Name>` (spec §0.3).
-const REMAPPED_RESPONSE_HEADERS: [(HeaderName, HeaderName); 4] = [
+static REMAPPED_RESPONSE_HEADERS: [(HeaderName, HeaderName); 4] = [
     (header::CONNECTION, HeaderName::from_static("x-amzn-remapped-connection")),
     (header::CONTENT_LENGTH, HeaderName::from_static("x-amzn-remapped-content-length")),
     (header::DATE, HeaderName::from_static("x-amzn-remapped-date")),
@@ -113,13 +113,17 @@ fn set_response_header(headers: &mut HeaderMap, name: &str, value: &str, append:
 }
 
 /// Backend response headers that describe the backend connection only.
-const HOP_BY_HOP_RESPONSE_HEADERS: [HeaderName; 5] = [
+static HOP_BY_HOP_RESPONSE_HEADERS: [HeaderName; 5] = [
     header::TRANSFER_ENCODING,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     header::TRAILER,
     header::UPGRADE,
 ];
+
+/// What HTTP_PROXY does to the backend's response headers, applied as the client reads them.
+static PROXY_RESPONSE_HEADERS: ResponseHeaderRules =
+    ResponseHeaderRules { drop: &HOP_BY_HOP_RESPONSE_HEADERS, rename: &REMAPPED_RESPONSE_HEADERS };
 
 /// Handles one request on `snapshot`; never fails: errors become gateway responses.
 pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: ConnInfo) -> Response<GatewayBody> {
@@ -129,7 +133,10 @@ pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: Co
     // What the access log needs after the request is gone, kept only when it is written.
     let access = tracing::enabled!(target: "wasmgate::access", tracing::Level::INFO)
         .then(|| (Instant::now(), req.method().clone(), req.uri().path().to_string()));
-    let mut resp = match run(&snapshot, req, conn, &request_id).await {
+    // Boxed: the request's state lives on the heap for its whole life instead of inside this
+    // future, which the connection would otherwise move, at its full size, every time it
+    // starts a request (bench/PROFILE.md, session 7).
+    let mut resp = match Box::pin(run(&snapshot, req, conn, &request_id)).await {
         Ok(resp) => resp,
         Err(failed) => failed.into_response(&request_id),
     };
@@ -1114,9 +1121,10 @@ async fn send_backend(
     ctx: &RequestCtx<'_>,
     request: Request<GatewayBody>,
     outcome: Option<&BodyOutcome>,
+    rules: ResponseHeaderRules,
 ) -> Result<Response<ClientBody>, GatewayError> {
     let timeout = ctx.method.integration.timeout;
-    match tokio::time::timeout(timeout, ctx.snapshot.http.request(request)).await {
+    match tokio::time::timeout(timeout, ctx.snapshot.http.request_with(request, rules)).await {
         Err(_) => Err(GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out")
             .with_cause(anyhow::anyhow!("no response within {timeout:?}"))),
         Ok(Err(e)) => {
@@ -1151,7 +1159,7 @@ async fn http(
     *request.method_mut() = method;
     *request.uri_mut() = target;
     *request.headers_mut() = headers;
-    let resp = send_backend(ctx, request, None).await?;
+    let resp = send_backend(ctx, request, None, ResponseHeaderRules::NONE).await?;
     let status = resp.status().as_u16();
     let (parts, resp_body) = resp.into_parts();
     let limits = &ctx.snapshot.config.limits;
@@ -1181,30 +1189,15 @@ async fn http_proxy(
     *request.headers_mut() = headers;
 
     let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
-    let resp = send_backend(ctx, request, outcome.as_ref()).await?;
+    // Hop-by-hop headers dropped and the others of §0.3 renamed as the head is read.
+    let resp = send_backend(ctx, request, outcome.as_ref(), PROXY_RESPONSE_HEADERS).await?;
     if let Some(started) = started {
         tracing::debug!(request_id = ctx.request_id, integration_latency_us = started.elapsed().as_micros() as u64);
     }
-    let (mut parts, body) = resp.into_parts();
-    let mut out = HeaderMap::with_capacity(parts.headers.len());
-    // `drain` names only the first value of a repeated header; later ones come with `None`.
-    let mut current: Option<HeaderName> = None;
-    for (name, value) in parts.headers.drain() {
-        if let Some(n) = name {
-            current = Some(n);
-        }
-        let Some(name) = &current else { continue };
-        if HOP_BY_HOP_RESPONSE_HEADERS.contains(name) {
-            continue;
-        }
-        match REMAPPED_RESPONSE_HEADERS.iter().find(|(n, _)| n == name) {
-            Some((_, remapped)) => out.append(remapped, value),
-            None => out.append(name, value),
-        };
-    }
+    let (parts, body) = resp.into_parts();
     let mut response = Response::new(body.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed());
     *response.status_mut() = parts.status;
-    *response.headers_mut() = out;
+    *response.headers_mut() = parts.headers;
     Ok(response)
 }
 
