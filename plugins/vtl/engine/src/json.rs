@@ -243,89 +243,90 @@ const STRING_STOP: [bool; 256] = {
 /// against [`parse`]).
 fn write_plain(text: &str, out: &mut String) -> Option<()> {
     let b = text.as_bytes();
-    // Open containers (true: object), and the keys of the open objects with where each
-    // object's keys start.
-    let mut open: Vec<bool> = Vec::new();
-    let mut keys: Vec<&str> = Vec::new();
+    // The compact text is at most as long as the text, but for strings re-escaped.
+    out.reserve(b.len());
+    // The open containers, innermost in bit 0 (1: an object); at most 64 of them.
+    let mut objects = 0u64;
+    let mut depth = 0usize;
+    // The keys of the open objects as ranges of the text (between the quotes), innermost
+    // object's last, with where each open object's keys start.
+    let mut keys: Vec<(u32, u32)> = Vec::new();
     let mut key_starts: Vec<usize> = Vec::new();
+    if u32::try_from(b.len()).is_err() {
+        return None;
+    }
     let mut i = skip_ws(b, 0);
     loop {
         // A value starts at `i`.
-        match *b.get(i)? {
-            b'{' => {
+        let c = *b.get(i)?;
+        match c {
+            b'"' => i = string_into(text, i, out)?,
+            b'{' | b'[' => {
                 i = skip_ws(b, i + 1);
-                out.push('{');
-                if *b.get(i)? == b'}' {
-                    out.push('}');
+                // `}` and `]` are two past `{` and `[`.
+                let close = c + 2;
+                if *b.get(i)? == close {
+                    out.push(char::from(c));
+                    out.push(char::from(close));
                     i += 1;
                 } else {
-                    if open.len() == MAX_PLAIN_DEPTH {
+                    if depth == MAX_PLAIN_DEPTH {
                         return None;
                     }
-                    open.push(true);
-                    key_starts.push(keys.len());
-                    i = plain_key(text, i, out, &mut keys, *key_starts.last()?)?;
+                    depth += 1;
+                    out.push(char::from(c));
+                    if c == b'{' {
+                        objects = (objects << 1) | 1;
+                        key_starts.push(keys.len());
+                        i = key_into(text, i, out, &mut keys, key_starts[key_starts.len() - 1])?;
+                    } else {
+                        objects <<= 1;
+                    }
                     continue;
                 }
             }
-            b'[' => {
-                i = skip_ws(b, i + 1);
-                out.push('[');
-                if *b.get(i)? == b']' {
-                    out.push(']');
-                    i += 1;
-                } else {
-                    if open.len() == MAX_PLAIN_DEPTH {
-                        return None;
-                    }
-                    open.push(false);
-                    continue;
-                }
-            }
-            b'"' => i = plain_string_into(text, i, out)?,
-            b't' => i = literal(b, i, "true", out)?,
-            b'f' => i = literal(b, i, "false", out)?,
-            b'n' => i = literal(b, i, "null", out)?,
             b'-' | b'0'..=b'9' => {
                 let end = plain_integer(b, i)?;
                 out.push_str(&text[i..end]);
                 i = end;
             }
+            b't' => i = literal(b, i, "true", out)?,
+            b'f' => i = literal(b, i, "false", out)?,
+            b'n' => i = literal(b, i, "null", out)?,
             _ => return None,
         }
         // A value ended: separators and closing brackets up to where the next value starts.
         loop {
             i = skip_ws(b, i);
-            let Some(&object) = open.last() else {
+            if depth == 0 {
                 // The top-level value: nothing but whitespace may follow.
                 return (i == b.len()).then_some(());
-            };
-            match *b.get(i)? {
-                b',' => {
+            }
+            let object = objects & 1 == 1;
+            match (*b.get(i)?, object) {
+                (b',', _) => {
                     out.push(',');
                     i = skip_ws(b, i + 1);
                     if object {
-                        i = plain_key(text, i, out, &mut keys, *key_starts.last()?)?;
+                        i = key_into(text, i, out, &mut keys, key_starts[key_starts.len() - 1])?;
                     }
                     break;
                 }
-                b'}' if object => {
+                (b'}', true) => {
                     out.push('}');
                     keys.truncate(key_starts.pop()?);
-                    open.pop();
-                    i += 1;
                 }
-                b']' if !object => {
-                    out.push(']');
-                    open.pop();
-                    i += 1;
-                }
+                (b']', false) => out.push(']'),
                 _ => return None,
             }
+            objects >>= 1;
+            depth -= 1;
+            i += 1;
         }
     }
 }
 
+#[inline]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
@@ -333,20 +334,19 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Where the string that starts at `quote` ends, when it is written out as it stands: no
-/// character in it needs an escape in the output and it has none in the input.
-fn verbatim_string(b: &[u8], quote: usize) -> Option<usize> {
-    let rest = b.get(quote + 1..)?;
-    let n = rest.iter().position(|&c| crate::value::MAY_ESCAPE[usize::from(c)])?;
-    (rest[n] == b'"').then_some(quote + 1 + n + 1)
-}
-
 /// Writes the string that starts at `quote` as [`Value::json_into`] writes it; returns where
 /// the text goes on.
-fn plain_string_into(text: &str, quote: usize, out: &mut String) -> Option<usize> {
-    if let Some(end) = verbatim_string(text.as_bytes(), quote) {
-        out.push_str(&text[quote..end]);
-        return Some(end);
+#[inline]
+fn string_into(text: &str, quote: usize, out: &mut String) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut j = quote + 1;
+    while !crate::value::MAY_ESCAPE[usize::from(*b.get(j)?)] {
+        j += 1;
+    }
+    if b[j] == b'"' {
+        // Nothing in it to escape, in the input or the output: as it stands.
+        out.push_str(&text[quote..=j]);
+        return Some(j + 1);
     }
     let (s, next) = plain_string(text, quote + 1)?;
     crate::value::json_string(&s, out);
@@ -401,34 +401,40 @@ fn plain_string(text: &str, start: usize) -> Option<(Cow<'_, str>, usize)> {
 }
 
 /// An object key at `i` (after whitespace), its colon and the whitespace after it: writes
-/// `"key":` and returns where the value starts. `None` for a repeated key or too many keys.
-fn plain_key<'t>(text: &'t str, i: usize, out: &mut String, keys: &mut Vec<&'t str>, start: usize) -> Option<usize> {
+/// `"key":` and returns where the value starts. `None` for a key with an escape, a repeated
+/// key or too many keys. `keys[start..]` are the object's keys so far, as ranges of the text.
+#[inline]
+fn key_into(text: &str, i: usize, out: &mut String, keys: &mut Vec<(u32, u32)>, start: usize) -> Option<usize> {
     let b = text.as_bytes();
     if *b.get(i)? != b'"' {
         return None;
     }
-    let next = match verbatim_string(b, i) {
-        Some(end) => {
-            out.push_str(&text[i..end]);
-            end
-        }
-        None => {
-            // A key with an escape is left to the general path, which compares keys as
-            // written out.
-            let (Cow::Borrowed(key), next) = plain_string(text, i + 1)? else {
-                return None;
-            };
-            crate::value::json_string(key, out);
-            next
-        }
-    };
-    // The key as it is in the text: without escapes, the same text is the same key.
-    let key = &text[i + 1..next - 1];
-    if keys.len() - start >= MAX_KEYS || keys[start..].contains(&key) {
+    let mut j = i + 1;
+    while !crate::value::MAY_ESCAPE[usize::from(*b.get(j)?)] {
+        j += 1;
+    }
+    if b[j] == b'"' {
+        out.push_str(&text[i..=j]);
+    } else {
+        // A key with an escape is left to the general path, which compares keys as written
+        // out; one with a character the output escapes is written escaped.
+        let (Cow::Borrowed(key), next) = plain_string(text, i + 1)? else {
+            return None;
+        };
+        crate::value::json_string(key, out);
+        j = next - 1;
+    }
+    // The key as it is in the text: without escapes, the same text is the same key. (The
+    // text's length fits in `u32`: `write_plain` checked.)
+    let key = &b[i + 1..j];
+    let seen = &keys[start..];
+    if seen.len() >= MAX_KEYS
+        || seen.iter().any(|&(s, e)| (e - s) as usize == key.len() && &b[s as usize..e as usize] == key)
+    {
         return None;
     }
-    keys.push(key);
-    let i = skip_ws(b, next);
+    keys.push(((i + 1) as u32, j as u32));
+    let i = skip_ws(b, j + 1);
     if *b.get(i)? != b':' {
         return None;
     }
