@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Template render speed: wasmgate-vtl against airspeed (PyPI; LocalStack's engine) and
 # velocityjs (npm; serverless-offline's), on the same templates and inputs, each rendering in a
-# loop in its own process on CPU 0. Writes bench/out/vtl.tsv (engine, template, µs per render)
-# and checks that the three engines rendered the same text.
+# loop in its own process on CPU 0. The engines take turns, round after round, so that a noisy
+# minute on this shared machine falls on all three alike. Writes bench/out/vtl.tsv (engine,
+# template, round, µs per render) and checks that the three engines rendered the same text.
 #
-#   bench/vtl/run.sh            # SECONDS_PER_TEMPLATE=3 by default
+#   bench/vtl/run.sh            # ROUNDS=5 rounds of SECONDS_PER_TEMPLATE=1 by default
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 OUT=$ROOT/bench/out
 mkdir -p "$OUT/vtl" "$OUT/node"
-SECS=${SECONDS_PER_TEMPLATE:-3}
+SECS=${SECONDS_PER_TEMPLATE:-1}
+ROUNDS=${ROUNDS:-5}
 V=$ROOT/bench/vtl
 
 python3 -c "import airspeed" 2>/dev/null || python3 -m pip install -q airspeed==0.7.1
@@ -18,11 +20,13 @@ python3 -c "import airspeed" 2>/dev/null || python3 -m pip install -q airspeed==
 cargo build --release -q -p wasmgate-bench --bin vtl-bench
 
 args=("$V/templates" "$V/input.json" "$V/context.json" "$OUT/vtl" "$SECS")
-{
-  taskset -c 0 "$ROOT/target/release/vtl-bench" "${args[@]}" | sed 's/^/wasmgate\t/'
-  taskset -c 0 python3 "$V/airspeed_bench.py" "${args[@]}" | sed 's/^/airspeed\t/'
-  NODE_PATH="$OUT/node/node_modules" taskset -c 0 node "$V/velocityjs_bench.js" "${args[@]}" | sed 's/^/velocityjs\t/'
-} > "$OUT/vtl.tsv"
+# Each line `template<TAB>µs` becomes `engine<TAB>template<TAB>round<TAB>µs`.
+tag() { awk -v e="$1" -v r="$2" -F'\t' '{ print e "\t" $1 "\t" r "\t" $2 }'; }
+for r in $(seq "$ROUNDS"); do
+  taskset -c 0 "$ROOT/target/release/vtl-bench" "${args[@]}" | tag wasmgate "$r"
+  taskset -c 0 python3 "$V/airspeed_bench.py" "${args[@]}" | tag airspeed "$r"
+  NODE_PATH="$OUT/node/node_modules" taskset -c 0 node "$V/velocityjs_bench.js" "${args[@]}" | tag velocityjs "$r"
+done > "$OUT/vtl.tsv"
 cat "$OUT/vtl.tsv"
 
 # The same text from all three, modulo whitespace (the engines differ on Velocity's whitespace

@@ -1,5 +1,7 @@
-//! Renders `bench/vtl/templates` with wasmgate-vtl (natively, as the `vtl` plugin does inside
-//! its sandbox) and prints `template<TAB>µs per render`, for `bench/vtl/run.sh`.
+//! Renders `bench/vtl/templates` with wasmgate-vtl and prints `template<TAB>µs per render`, for
+//! `bench/vtl/run.sh`. The engine runs natively with the allocator the `wasmgate` binary links
+//! (mimalloc), as `wasmgate render-template` runs it; in the gateway the `vtl` plugin runs the
+//! same engine inside its WebAssembly sandbox, with the guest's own allocator.
 //!
 //! `vtl-bench <templates dir> <input.json> <context.json> <out dir> <seconds per template>`
 //!
@@ -9,6 +11,10 @@
 use std::time::{Duration, Instant};
 
 use wasmgate_vtl::{Inputs, Limits, Template};
+
+/// The allocator the `wasmgate` binary links, as the criterion benchmarks use it too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn pairs(v: &serde_json::Value) -> Vec<(String, String)> {
     v.as_object()
