@@ -16,7 +16,7 @@ fn void() -> Value {
 }
 
 /// `$v.name`.
-#[inline]
+#[inline(always)]
 pub(crate) fn property(v: &Value, name: &str, env: &mut Env<'_>) -> Result<Value> {
     match v {
         // The usual case, kept small enough to inline.

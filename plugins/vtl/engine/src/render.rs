@@ -196,7 +196,13 @@ impl<'a> Env<'a> {
     }
 
     fn reference_node(&mut self, r: &Reference, escapes: usize, out: &mut String) -> Result<()> {
-        let v = self.reference(r)?;
+        // The value is used where the call wrote it (moving it out of the result would copy
+        // it right after it was written, a load that waits on the stores before it).
+        let result = self.reference(r);
+        let v = match &result {
+            Ok(v) => v,
+            Err(_) => return result.map(drop),
+        };
         if escapes > 0 {
             // `\$x` shows `$x` when $x is defined; when it is not, the text stays as written.
             if v.is_null() {
@@ -339,7 +345,10 @@ impl<'a> Env<'a> {
     pub(crate) fn eval(&mut self, e: &Expr) -> Result<Value> {
         self.step()?;
         Ok(match e {
-            Expr::Ref(r) => self.reference(r)?,
+            // Returned as it is, not unwrapped and wrapped again: the reference's result is
+            // written where this call's goes, instead of copied there right after it was
+            // written (a load that waits for the stores before it).
+            Expr::Ref(r) => return self.reference(r),
             Expr::Interpolated(block) => {
                 // Rendered in the reused buffer (a nested string takes it empty and gives
                 // back its own), then shared.
@@ -378,33 +387,42 @@ impl<'a> Env<'a> {
                 Value::map(m)
             }
             Expr::Not(_) | Expr::And(..) | Expr::Or(..) => Value::Bool(self.cond(e)?),
+            // The operands are used where their calls wrote them, not moved out of their
+            // results (see `reference_node`).
             Expr::Cmp(op, a, b) => {
-                let (mut a, mut b) = (self.eval(a)?, self.eval(b)?);
+                let ra = self.eval(a);
+                let Ok(a) = &ra else { return ra };
+                let rb = self.eval(b);
+                let Ok(b) = &rb else { return rb };
                 // API Gateway compares a null as an empty string: the recorded responses show
                 // `$missing == ""` and `$missing == $null` both true.
-                if self.mode == Mode::Aws && matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                    for v in [&mut a, &mut b] {
-                        if v.is_null() {
-                            *v = Value::str("");
-                        }
-                    }
-                }
+                let empty;
+                let (a, b) =
+                    if self.mode == Mode::Aws && matches!(op, CmpOp::Eq | CmpOp::Ne) && (a.is_null() || b.is_null()) {
+                        empty = Value::str("");
+                        (if a.is_null() { &empty } else { a }, if b.is_null() { &empty } else { b })
+                    } else {
+                        (a, b)
+                    };
                 Value::Bool(match op {
-                    CmpOp::Eq => value::equals(&a, &b),
-                    CmpOp::Ne => !value::equals(&a, &b),
-                    CmpOp::Lt => value::compare(&a, &b).is_some_and(|o| o.is_lt()),
-                    CmpOp::Le => value::compare(&a, &b).is_some_and(|o| o.is_le()),
-                    CmpOp::Gt => value::compare(&a, &b).is_some_and(|o| o.is_gt()),
-                    CmpOp::Ge => value::compare(&a, &b).is_some_and(|o| o.is_ge()),
+                    CmpOp::Eq => value::equals(a, b),
+                    CmpOp::Ne => !value::equals(a, b),
+                    CmpOp::Lt => value::compare(a, b).is_some_and(|o| o.is_lt()),
+                    CmpOp::Le => value::compare(a, b).is_some_and(|o| o.is_le()),
+                    CmpOp::Gt => value::compare(a, b).is_some_and(|o| o.is_gt()),
+                    CmpOp::Ge => value::compare(a, b).is_some_and(|o| o.is_ge()),
                 })
             }
             Expr::Arith(op, a, b, sources) => {
-                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                let ra = self.eval(a);
+                let Ok(a) = &ra else { return ra };
+                let rb = self.eval(b);
+                let Ok(b) = &rb else { return rb };
                 // A string plus a null: Velocity concatenates the null operand as written.
-                match (op, &a, &b) {
+                match (op, a, b) {
                     (value::ArithOp::Add, Value::Str(s), Value::Null) => Value::str(format!("{s}{}", sources.1)),
                     (value::ArithOp::Add, Value::Null, Value::Str(s)) => Value::str(format!("{}{s}", sources.0)),
-                    _ => value::arith(*op, &a, &b).unwrap_or(Value::Null),
+                    _ => return Ok(value::arith(*op, a, b).unwrap_or(Value::Null)),
                 }
             }
         })
@@ -415,7 +433,12 @@ impl<'a> Env<'a> {
     /// say; any other expression (a literal, arithmetic, a list) is false.
     fn cond(&mut self, e: &Expr) -> Result<bool> {
         Ok(match e {
-            Expr::Ref(_) => !matches!(self.eval(e)?, Value::Null | Value::Bool(false)),
+            // Matched where the call wrote it, not moved out of the result first.
+            Expr::Ref(_) => match self.eval(e) {
+                Ok(Value::Null | Value::Bool(false)) => false,
+                Ok(_) => true,
+                Err(e) => return Err(e),
+            },
             Expr::Bool(b) => *b,
             Expr::Not(a) => !self.cond(a)?,
             Expr::And(a, b) => self.cond(a)? && self.cond(b)?,
@@ -453,6 +476,13 @@ impl<'a> Env<'a> {
     }
 
     pub(crate) fn reference(&mut self, r: &Reference) -> Result<Value> {
+        // `$var.name` on a map (a JSON object, most often): looked up in place, and only what
+        // it finds is cloned.
+        if let [Part::Property(name)] = r.parts.as_slice()
+            && let Some(Value::Map(m)) = &self.vars[r.slot]
+        {
+            return Ok(m.borrow().get(name).cloned().unwrap_or(Value::Null));
+        }
         let mut v = self.root(r)?;
         for p in &r.parts {
             if v.is_null() {
@@ -475,8 +505,9 @@ impl<'a> Env<'a> {
                 let result = match args.as_slice() {
                     [] => methods::call(&v, name, &[], self),
                     [a] => {
-                        let a = self.eval(a)?;
-                        methods::call(&v, name, std::slice::from_ref(&a), self)
+                        let ra = self.eval(a);
+                        let Ok(a) = &ra else { return ra };
+                        methods::call(&v, name, std::slice::from_ref(a), self)
                     }
                     [a, b] => {
                         let args = [self.eval(a)?, self.eval(b)?];
