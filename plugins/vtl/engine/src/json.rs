@@ -46,18 +46,24 @@ fn parse_serde(text: &str) -> Result<Value, serde_json::Error> {
 fn read_plain(text: &str) -> Option<Value> {
     let b = text.as_bytes();
     let mut st = ReadState::default();
-    let (v, i) = plain_value(text, skip_ws(b, 0), 0, &mut st)?;
-    (skip_ws(b, i) == b.len()).then_some(v)
+    let i = plain_value(text, skip_ws(b, 0), 0, &mut st, None)?;
+    (skip_ws(b, i) == b.len()).then(|| st.items.pop()).flatten()
 }
 
-/// The value at `i` (after whitespace) and where the text goes on after it.
-fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState) -> Option<(Value, usize)> {
+/// Reads the value at `i` (after whitespace) and pushes it where its container collects its
+/// members: with `key` onto `st.entries` (an object's member), else onto `st.items`. Returns
+/// where the text goes on after it.
+///
+/// Values are pushed here rather than returned: a returned value was copied out of the
+/// caller's result slot right after this function wrote it there, a wide load waiting on the
+/// narrower stores before it, on every member of the document.
+fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Option<Rc<str>>) -> Option<usize> {
     let b = text.as_bytes();
-    Some(match *b.get(i)? {
-        b'{' => {
+    let (v, next) = match *b.get(i)? {
+        b'{' => 'object: {
             let mut i = skip_ws(b, i + 1);
             if *b.get(i)? == b'}' {
-                return Some((Value::map(JMap::linked()), i + 1));
+                break 'object (Value::map(JMap::linked()), i + 1);
             }
             if depth == MAX_PLAIN_DEPTH {
                 return None;
@@ -81,36 +87,34 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState) -> Option
                 if *b.get(i)? != b':' {
                     return None;
                 }
-                let (v, next) = plain_value(text, skip_ws(b, i + 1), depth + 1, st)?;
-                st.entries.push((key, v));
+                let next = plain_value(text, skip_ws(b, i + 1), depth + 1, st, Some(key))?;
                 i = skip_ws(b, next);
                 match *b.get(i)? {
                     b',' => i = skip_ws(b, i + 1),
-                    b'}' => return Some((Value::map(JMap::linked_from(st.entries.split_off(start))), i + 1)),
+                    b'}' => break 'object (Value::map(JMap::linked_from(st.entries.split_off(start))), i + 1),
                     _ => return None,
                 }
             }
         }
-        b'[' => {
+        b'[' => 'array: {
             let mut i = skip_ws(b, i + 1);
             if *b.get(i)? == b']' {
-                return Some((Value::List(Default::default(), ListKind::Json), i + 1));
+                break 'array (Value::List(Default::default(), ListKind::Json), i + 1);
             }
             if depth == MAX_PLAIN_DEPTH {
                 return None;
             }
             let start = st.items.len();
             loop {
-                let (v, next) = plain_value(text, i, depth + 1, st)?;
-                st.items.push(v);
+                let next = plain_value(text, i, depth + 1, st, None)?;
                 i = skip_ws(b, next);
                 match *b.get(i)? {
                     b',' => i = skip_ws(b, i + 1),
                     b']' => {
-                        return Some((
+                        break 'array (
                             Value::List(Rc::new(RefCell::new(st.items.split_off(start))), ListKind::Json),
                             i + 1,
-                        ));
+                        );
                     }
                     _ => return None,
                 }
@@ -140,7 +144,12 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState) -> Option
             }
         },
         _ => return None,
-    })
+    };
+    match key {
+        Some(key) => st.entries.push((key, v)),
+        None => st.items.push(v),
+    }
+    Some(next)
 }
 
 /// Where the string whose opening quote is at `quote` ends (after its closing quote),
