@@ -476,15 +476,20 @@ impl<'a> Env<'a> {
     }
 
     pub(crate) fn reference(&mut self, r: &Reference) -> Result<Value> {
-        // `$var.name` on a map (a JSON object, most often): looked up in place, and only what
-        // it finds is cloned.
-        if let [Part::Property(name)] = r.parts.as_slice()
+        let mut parts = r.parts.as_slice();
+        // `$var.name…` on a map (a JSON object, most often): looked up in place, and only what
+        // it finds is cloned, not the map first.
+        let mut v = if let [Part::Property(name), rest @ ..] = parts
             && let Some(Value::Map(m)) = &self.vars[r.slot]
         {
-            return Ok(m.borrow().get(name).cloned().unwrap_or(Value::Null));
-        }
-        let mut v = self.root(r)?;
-        for p in &r.parts {
+            let found = m.borrow().get(name).cloned().unwrap_or(Value::Null);
+            parts = rest;
+            found
+        } else {
+            self.root(r)?
+        };
+        let Some((last, init)) = parts.split_last() else { return Ok(v) };
+        for p in init {
             if v.is_null() {
                 return Ok(Value::Null);
             }
@@ -493,7 +498,15 @@ impl<'a> Env<'a> {
                 _ => self.part(v, p, r)?,
             };
         }
-        Ok(v)
+        if v.is_null() {
+            return Ok(Value::Null);
+        }
+        // The last step's result is this call's (written where the caller reads it), not
+        // moved into `v` first.
+        match last {
+            Part::Property(name) => methods::property(&v, name, self),
+            _ => self.part(v, last, r),
+        }
     }
 
     /// `v` followed by one more part of the reference `r`.
