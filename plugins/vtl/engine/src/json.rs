@@ -59,11 +59,11 @@ fn read_plain(text: &str) -> Option<Value> {
 /// narrower stores before it, on every member of the document.
 fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Option<Rc<str>>) -> Option<usize> {
     let b = text.as_bytes();
-    let (v, next) = match *b.get(i)? {
-        b'{' => 'object: {
+    match *b.get(i)? {
+        b'{' => {
             let mut i = skip_ws(b, i + 1);
             if *b.get(i)? == b'}' {
-                break 'object (Value::map(JMap::linked()), i + 1);
+                return put(st, key, Value::map(JMap::linked()), i + 1);
             }
             if depth == MAX_PLAIN_DEPTH {
                 return None;
@@ -78,8 +78,9 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Opti
                 if b[i + 1 + n] != b'"' {
                     return None;
                 }
-                let key = st.intern(&text[i + 1..i + 1 + n]);
-                if st.entries.len() - start >= MAX_KEYS || st.entries[start..].iter().any(|(k, _)| Rc::ptr_eq(k, &key))
+                let member = st.intern(&text[i + 1..i + 1 + n]);
+                if st.entries.len() - start >= MAX_KEYS
+                    || st.entries[start..].iter().any(|(k, _)| Rc::ptr_eq(k, &member))
                 {
                     return None;
                 }
@@ -87,19 +88,22 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Opti
                 if *b.get(i)? != b':' {
                     return None;
                 }
-                let next = plain_value(text, skip_ws(b, i + 1), depth + 1, st, Some(key))?;
+                let next = plain_value(text, skip_ws(b, i + 1), depth + 1, st, Some(member))?;
                 i = skip_ws(b, next);
                 match *b.get(i)? {
                     b',' => i = skip_ws(b, i + 1),
-                    b'}' => break 'object (Value::map(JMap::linked_from(st.entries.split_off(start))), i + 1),
+                    b'}' => {
+                        let map = Value::map(JMap::linked_from(st.entries.split_off(start)));
+                        return put(st, key, map, i + 1);
+                    }
                     _ => return None,
                 }
             }
         }
-        b'[' => 'array: {
+        b'[' => {
             let mut i = skip_ws(b, i + 1);
             if *b.get(i)? == b']' {
-                break 'array (Value::List(Default::default(), ListKind::Json), i + 1);
+                return put(st, key, Value::List(Default::default(), ListKind::Json), i + 1);
             }
             if depth == MAX_PLAIN_DEPTH {
                 return None;
@@ -111,40 +115,49 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Opti
                 match *b.get(i)? {
                     b',' => i = skip_ws(b, i + 1),
                     b']' => {
-                        break 'array (
-                            Value::List(Rc::new(RefCell::new(st.items.split_off(start))), ListKind::Json),
-                            i + 1,
-                        );
+                        let list = Value::List(Rc::new(RefCell::new(st.items.split_off(start))), ListKind::Json);
+                        return put(st, key, list, i + 1);
                     }
                     _ => return None,
                 }
             }
         }
         b'"' => match plain_string(text, i + 1) {
-            Some((s, next)) => (Value::str(s.as_ref()), next),
+            Some((s, next)) => put(st, key, Value::str(s.as_ref()), next),
             // A `\u` escape (or anything else the plain path refuses): serde_json reads the
             // string token alone, as it would in place, so that one such string does not send
             // the whole document to the general path.
-            None => serde_token(text, i, string_end(b, i)?)?,
+            None => {
+                let (v, next) = serde_token(text, i, string_end(b, i)?)?;
+                put(st, key, v, next)
+            }
         },
-        b't' => (Value::Bool(true), word(b, i, "true")?),
-        b'f' => (Value::Bool(false), word(b, i, "false")?),
-        b'n' => (Value::Null, word(b, i, "null")?),
+        b't' => put(st, key, Value::Bool(true), word(b, i, "true")?),
+        b'f' => put(st, key, Value::Bool(false), word(b, i, "false")?),
+        b'n' => put(st, key, Value::Null, word(b, i, "null")?),
         b'-' | b'0'..=b'9' => match plain_integer(b, i) {
             Some(end) => {
                 // At most 18 digits and a sign: always an `i64`.
                 let n: i64 = text[i..end].parse().ok()?;
-                (i32::try_from(n).map_or(Value::Long(n), Value::Int), end)
+                put(st, key, i32::try_from(n).map_or(Value::Long(n), Value::Int), end)
             }
             // A fraction, an exponent, a long integer, `-0`: the number token read by
             // serde_json, with its conversions.
             None => {
                 let len = b[i..].iter().position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
-                serde_token(text, i, len.map_or(b.len(), |n| i + n))?
+                let (v, next) = serde_token(text, i, len.map_or(b.len(), |n| i + n))?;
+                put(st, key, v, next)
             }
         },
-        _ => return None,
-    };
+        _ => None,
+    }
+}
+
+/// Pushes a value [`plain_value`] read: with its key onto the open object's entries, else
+/// onto the open array's items (or, for the document itself, alone). Built where it is
+/// pushed, each value goes to the stack in one piece.
+#[inline(always)]
+fn put(st: &mut ReadState, key: Option<Rc<str>>, v: Value, next: usize) -> Option<usize> {
     match key {
         Some(key) => st.entries.push((key, v)),
         None => st.items.push(v),
