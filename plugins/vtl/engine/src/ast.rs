@@ -132,6 +132,8 @@ pub struct Symbols {
     slots: rustc_hash::FxHashMap<String, Slot>,
     /// The template has an `#evaluate`, which may name variables not in this table.
     pub evaluates: bool,
+    /// Which of the variables `#foreach` sets (the first three slots) the template names.
+    named_loop_vars: [bool; 3],
 }
 
 impl Symbols {
@@ -145,6 +147,9 @@ impl Symbols {
     /// The slot of `name`, allocated when it has none yet.
     pub fn slot(&mut self, name: &str) -> Slot {
         if let Some(&slot) = self.slots.get(name) {
+            if let Some(named) = self.named_loop_vars.get_mut(slot) {
+                *named = true;
+            }
             return slot;
         }
         let slot = self.names.len();
@@ -156,6 +161,12 @@ impl Symbols {
     /// The slot of `name`, if the template names it.
     pub fn get(&self, name: &str) -> Option<Slot> {
         self.slots.get(name).copied()
+    }
+
+    /// Does the template name `slot`, one of the variables `#foreach` sets? (Always, when
+    /// an `#evaluate` could name it.) A loop skips setting those nothing reads.
+    pub fn names_loop_var(&self, slot: Slot) -> bool {
+        self.evaluates || self.named_loop_vars.get(slot).copied().unwrap_or(true)
     }
 
     /// The name of a slot.
@@ -172,7 +183,12 @@ impl Symbols {
 impl Default for Symbols {
     /// A table with the slots `#foreach` sets.
     fn default() -> Symbols {
-        let mut s = Symbols { names: Vec::new(), slots: rustc_hash::FxHashMap::default(), evaluates: false };
+        let mut s = Symbols {
+            names: Vec::new(),
+            slots: rustc_hash::FxHashMap::default(),
+            evaluates: false,
+            named_loop_vars: [false; 3],
+        };
         for (name, slot) in [
             ("velocityCount", Symbols::VELOCITY_COUNT),
             ("velocityHasNext", Symbols::VELOCITY_HAS_NEXT),

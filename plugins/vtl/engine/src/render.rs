@@ -287,6 +287,9 @@ impl<'a> Env<'a> {
         let saved = slots.map(|s| self.vars[s].clone());
         let n = items.len();
         let mut state = Rc::new(Foreach { index: Cell::new(0), len: n });
+        let names_count = self.symbols.names_loop_var(Symbols::VELOCITY_COUNT);
+        let names_has_next = self.symbols.names_loop_var(Symbols::VELOCITY_HAS_NEXT);
+        let names_foreach = self.symbols.names_loop_var(Symbols::FOREACH);
         let mut flow = Flow::Normal;
         for (i, item) in items.into_iter().enumerate() {
             if i >= self.limits.max_foreach_iterations {
@@ -296,17 +299,24 @@ impl<'a> Env<'a> {
                 )));
             }
             self.vars[var] = Some(item);
-            self.vars[Symbols::VELOCITY_COUNT] = Some(Value::Int(i as i32 + 1));
-            self.vars[Symbols::VELOCITY_HAS_NEXT] = Some(Value::Bool(i + 1 < n));
-            // `$foreach` is updated in place unless the template kept the previous
-            // iteration's (which then must not change).
-            self.vars[Symbols::FOREACH] = None;
-            if Rc::strong_count(&state) == 1 {
-                state.index.set(i);
-            } else {
-                state = Rc::new(Foreach { index: Cell::new(i), len: n });
+            // The loop's variables are set only when the template names them.
+            if names_count {
+                self.vars[Symbols::VELOCITY_COUNT] = Some(Value::Int(i as i32 + 1));
             }
-            self.vars[Symbols::FOREACH] = Some(Value::Object(state.clone()));
+            if names_has_next {
+                self.vars[Symbols::VELOCITY_HAS_NEXT] = Some(Value::Bool(i + 1 < n));
+            }
+            if names_foreach {
+                // `$foreach` is updated in place unless the template kept the previous
+                // iteration's (which then must not change).
+                self.vars[Symbols::FOREACH] = None;
+                if Rc::strong_count(&state) == 1 {
+                    state.index.set(i);
+                } else {
+                    state = Rc::new(Foreach { index: Cell::new(i), len: n });
+                }
+                self.vars[Symbols::FOREACH] = Some(Value::Object(state.clone()));
+            }
             match self.block(body, out)? {
                 Flow::Normal => {}
                 Flow::Break => break,
