@@ -513,10 +513,7 @@ impl<'a> Env<'a> {
         }
         // The last step's result is this call's (written where the caller reads it), not
         // moved into `v` first.
-        match last {
-            Part::Property(name) => methods::property(&v, name, self),
-            _ => self.part(v, last, r),
-        }
+        self.part(v, last, r)
     }
 
     /// `v` followed by one more part of the reference `r`.
