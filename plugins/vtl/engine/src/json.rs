@@ -56,72 +56,13 @@ fn read_plain(text: &str) -> Option<Value> {
 ///
 /// Values are pushed here rather than returned: a returned value was copied out of the
 /// caller's result slot right after this function wrote it there, a wide load waiting on the
-/// narrower stores before it, on every member of the document.
+/// narrower stores before it, on every member of the document. Scalars are read inline, in
+/// the loop of the container they are in; only containers cost a call ([`plain_container`]).
+#[inline(always)]
 fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Option<Rc<str>>) -> Option<usize> {
     let b = text.as_bytes();
     match *b.get(i)? {
-        b'{' => {
-            let mut i = skip_ws(b, i + 1);
-            if *b.get(i)? == b'}' {
-                return put(st, key, Value::map(JMap::linked()), i + 1);
-            }
-            if depth == MAX_PLAIN_DEPTH {
-                return None;
-            }
-            let start = st.entries.len();
-            loop {
-                // A key without escapes, new in this object.
-                if *b.get(i)? != b'"' {
-                    return None;
-                }
-                let n = b.get(i + 1..)?.iter().position(|&c| STRING_STOP[usize::from(c)])?;
-                if b[i + 1 + n] != b'"' {
-                    return None;
-                }
-                let member = st.intern(&text[i + 1..i + 1 + n]);
-                if st.entries.len() - start >= MAX_KEYS
-                    || st.entries[start..].iter().any(|(k, _)| Rc::ptr_eq(k, &member))
-                {
-                    return None;
-                }
-                i = skip_ws(b, i + n + 2);
-                if *b.get(i)? != b':' {
-                    return None;
-                }
-                let next = plain_value(text, skip_ws(b, i + 1), depth + 1, st, Some(member))?;
-                i = skip_ws(b, next);
-                match *b.get(i)? {
-                    b',' => i = skip_ws(b, i + 1),
-                    b'}' => {
-                        let map = Value::map(JMap::linked_from(st.entries.split_off(start)));
-                        return put(st, key, map, i + 1);
-                    }
-                    _ => return None,
-                }
-            }
-        }
-        b'[' => {
-            let mut i = skip_ws(b, i + 1);
-            if *b.get(i)? == b']' {
-                return put(st, key, Value::List(Default::default(), ListKind::Json), i + 1);
-            }
-            if depth == MAX_PLAIN_DEPTH {
-                return None;
-            }
-            let start = st.items.len();
-            loop {
-                let next = plain_value(text, i, depth + 1, st, None)?;
-                i = skip_ws(b, next);
-                match *b.get(i)? {
-                    b',' => i = skip_ws(b, i + 1),
-                    b']' => {
-                        let list = Value::List(Rc::new(RefCell::new(st.items.split_off(start))), ListKind::Json);
-                        return put(st, key, list, i + 1);
-                    }
-                    _ => return None,
-                }
-            }
-        }
+        b'{' | b'[' => plain_container(text, i, depth, st, key),
         b'"' => match plain_string(text, i + 1) {
             Some((s, next)) => put(st, key, Value::str(s.as_ref()), next),
             // A `\u` escape (or anything else the plain path refuses): serde_json reads the
@@ -136,11 +77,11 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Opti
         b'f' => put(st, key, Value::Bool(false), word(b, i, "false")?),
         b'n' => put(st, key, Value::Null, word(b, i, "null")?),
         b'-' | b'0'..=b'9' => match plain_integer(b, i) {
-            Some(end) => {
-                // At most 18 digits and a sign: always an `i64`.
-                let n: i64 = text[i..end].parse().ok()?;
-                put(st, key, i32::try_from(n).map_or(Value::Long(n), Value::Int), end)
-            }
+            // Each variant built at its own `put`, in place (see `Value::integer`).
+            Some((end, n)) => match i32::try_from(n) {
+                Ok(n) => put(st, key, Value::Int(n), end),
+                Err(_) => put(st, key, Value::Long(n), end),
+            },
             // A fraction, an exponent, a long integer, `-0`: the number token read by
             // serde_json, with its conversions.
             None => {
@@ -150,6 +91,69 @@ fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Opti
             }
         },
         _ => None,
+    }
+}
+
+/// [`plain_value`] of the object or array at `i`.
+fn plain_container(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Option<Rc<str>>) -> Option<usize> {
+    let b = text.as_bytes();
+    if b[i] == b'{' {
+        let mut i = skip_ws(b, i + 1);
+        if *b.get(i)? == b'}' {
+            return put(st, key, Value::map(JMap::linked()), i + 1);
+        }
+        if depth == MAX_PLAIN_DEPTH {
+            return None;
+        }
+        let start = st.entries.len();
+        loop {
+            // A key without escapes, new in this object.
+            if *b.get(i)? != b'"' {
+                return None;
+            }
+            let n = b.get(i + 1..)?.iter().position(|&c| STRING_STOP[usize::from(c)])?;
+            if b[i + 1 + n] != b'"' {
+                return None;
+            }
+            let member = st.intern(&text[i + 1..i + 1 + n]);
+            if st.entries.len() - start >= MAX_KEYS || st.entries[start..].iter().any(|(k, _)| Rc::ptr_eq(k, &member)) {
+                return None;
+            }
+            i = skip_ws(b, i + n + 2);
+            if *b.get(i)? != b':' {
+                return None;
+            }
+            let next = plain_value(text, skip_ws(b, i + 1), depth + 1, st, Some(member))?;
+            i = skip_ws(b, next);
+            match *b.get(i)? {
+                b',' => i = skip_ws(b, i + 1),
+                b'}' => {
+                    let map = Value::map(JMap::linked_from(st.take_entries(start)));
+                    return put(st, key, map, i + 1);
+                }
+                _ => return None,
+            }
+        }
+    }
+    let mut i = skip_ws(b, i + 1);
+    if *b.get(i)? == b']' {
+        return put(st, key, Value::List(Default::default(), ListKind::Json), i + 1);
+    }
+    if depth == MAX_PLAIN_DEPTH {
+        return None;
+    }
+    let start = st.items.len();
+    loop {
+        let next = plain_value(text, i, depth + 1, st, None)?;
+        i = skip_ws(b, next);
+        match *b.get(i)? {
+            b',' => i = skip_ws(b, i + 1),
+            b']' => {
+                let list = Value::List(Rc::new(RefCell::new(st.take_items(start))), ListKind::Json);
+                return put(st, key, list, i + 1);
+            }
+            _ => return None,
+        }
     }
 }
 
@@ -185,27 +189,35 @@ fn serde_token(text: &str, start: usize, end: usize) -> Option<(Value, usize)> {
     Some((parse_serde(text.get(start..end)?).ok()?, end))
 }
 
-/// Where the plain integer at `i` ends: at most 18 digits, no leading zero, not `-0`, no
-/// fraction or exponent after it; `None` otherwise.
-fn plain_integer(b: &[u8], start: usize) -> Option<usize> {
+/// The plain integer at `start`, and where it ends: at most 18 digits, no leading zero, not
+/// `-0`, no fraction or exponent after it; `None` otherwise. (18 digits and a sign always
+/// fit an `i64`.)
+fn plain_integer(b: &[u8], start: usize) -> Option<(usize, i64)> {
     let mut i = start;
-    if b[i] == b'-' {
+    let negative = b[i] == b'-';
+    if negative {
         i += 1;
     }
     let digits = i;
-    while b.get(i).is_some_and(u8::is_ascii_digit) {
+    let mut n = 0i64;
+    while let Some(&c) = b.get(i)
+        && c.is_ascii_digit()
+    {
+        if i - digits == 18 {
+            return None;
+        }
+        n = n * 10 + i64::from(c - b'0');
         i += 1;
     }
-    let n = i - digits;
-    // No digits, a leading zero, `-0` (which is 0), more than 18 digits (past what is surely
-    // an `i64`), a fraction or an exponent: not plain.
-    if n == 0 || n > 18 || (b[digits] == b'0' && (n > 1 || digits > start)) {
+    let len = i - digits;
+    // No digits, a leading zero, `-0` (which is 0), a fraction or an exponent: not plain.
+    if len == 0 || (b[digits] == b'0' && (len > 1 || negative)) {
         return None;
     }
     if matches!(b.get(i), Some(b'.' | b'e' | b'E')) {
         return None;
     }
-    Some(i)
+    Some((i, if negative { -n } else { n }))
 }
 
 /// Where `word` ends if it is at `i`.
@@ -308,7 +320,7 @@ fn write_plain(text: &str, out: &mut String) -> Option<()> {
                 }
             }
             b'-' | b'0'..=b'9' => {
-                let end = plain_integer(b, i)?;
+                let (end, _) = plain_integer(b, i)?;
                 out.push_str(&text[i..end]);
                 i = end;
             }
@@ -633,10 +645,15 @@ mod tests {
     }
 
     const WS: [&str; 5] = ["", "", " ", "\n  ", "\t\r"];
-    const SCALARS: [&str; 32] = [
+    const SCALARS: [&str; 37] = [
         "0",
         "-7",
         "12",
+        "2147483647",
+        "2147483648",
+        "-2147483648",
+        "-2147483649",
+        "-",
         "123456789012345678",
         "-123456789012345678",
         "1234567890123456789",

@@ -104,7 +104,7 @@ pub(crate) fn eval(root: &Value, path: &str) -> Result<Value> {
         current = next;
     }
     if definite(&segs) {
-        Ok(current.into_iter().next().unwrap_or(Value::Null))
+        Ok(current.into_iter().next().unwrap_or_default())
     } else {
         Ok(Value::List(Rc::new(RefCell::new(current)), ListKind::Json))
     }

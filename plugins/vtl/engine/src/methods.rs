@@ -20,7 +20,7 @@ fn void() -> Value {
 pub(crate) fn property(v: &Value, name: &str, env: &mut Env<'_>) -> Result<Value> {
     match v {
         // The usual case, kept small enough to inline.
-        Value::Map(m) => Ok(m.borrow().get(name).cloned().unwrap_or(Value::Null)),
+        Value::Map(m) => Ok(m.borrow().get(name).cloned().unwrap_or_default()),
         _ => getter(v, name, env),
     }
 }
@@ -60,7 +60,7 @@ pub(crate) fn index(v: &Value, key: &Value) -> Result<Value> {
                 .and_then(|i| items.get(i).cloned())
                 .ok_or_else(|| Error::render(format!("index {i} out of bounds for length {}", items.len())))
         }
-        Value::Map(m) => Ok(m.borrow().get(&key.as_str()).cloned().unwrap_or(Value::Null)),
+        Value::Map(m) => Ok(m.borrow().get(&key.as_str()).cloned().unwrap_or_default()),
         _ => Ok(Value::Null),
     }
 }
@@ -137,7 +137,7 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
         },
         Value::Null => None,
     };
-    Ok(r.unwrap_or(Value::Null))
+    Ok(r.unwrap_or_default())
 }
 
 /// A method of a string; `scratch` is a buffer to build a result in.
@@ -375,11 +375,11 @@ fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Optio
     Ok(Some(match (name, args.len()) {
         ("size", 0) => Value::Int(m.borrow().len() as i32),
         ("isEmpty", 0) => Value::Bool(m.borrow().is_empty()),
-        ("get", 1) => m.borrow().get(&key(0)).cloned().unwrap_or(Value::Null),
+        ("get", 1) => m.borrow().get(&key(0)).cloned().unwrap_or_default(),
         ("getOrDefault", 2) => m.borrow().get(&key(0)).cloned().unwrap_or_else(|| args[1].clone()),
         ("containsKey", 1) => Value::Bool(m.borrow().get(&key(0)).is_some()),
         ("containsValue", 1) => Value::Bool(m.borrow().ordered().any(|(_, v)| value::java_equals(v, &args[0]))),
-        ("put", 2) => m.borrow_mut().put_checked(owned_key(0), args[1].clone())?.unwrap_or(Value::Null),
+        ("put", 2) => m.borrow_mut().put_checked(owned_key(0), args[1].clone())?.unwrap_or_default(),
         ("putIfAbsent", 2) => {
             let existing = m.borrow().get(&key(0)).cloned();
             match existing {
@@ -400,7 +400,7 @@ fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Optio
             }
             void()
         }
-        ("remove", 1) => m.borrow_mut().remove(&key(0)).unwrap_or(Value::Null),
+        ("remove", 1) => m.borrow_mut().remove(&key(0)).unwrap_or_default(),
         ("clear", 0) => {
             m.borrow_mut().clear();
             void()

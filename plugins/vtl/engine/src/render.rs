@@ -232,7 +232,13 @@ impl<'a> Env<'a> {
     }
 
     fn set(&mut self, target: &Reference, value: &Expr) -> Result<()> {
-        let v = self.eval(value)?;
+        // Used where the call wrote it, and copied into the variable in place (see
+        // `Value::assign`).
+        let rv = self.eval(value);
+        let v = match &rv {
+            Ok(v) => v,
+            Err(_) => return rv.map(drop),
+        };
         if v.is_null() {
             // Velocity 1.7 leaves the left side as it was when the right side is null.
             return Ok(());
@@ -241,13 +247,14 @@ impl<'a> Env<'a> {
             if !self.defines.is_empty() {
                 self.defines.remove(&target.slot);
             }
-            self.vars[target.slot] = Some(v);
+            Value::assign(&mut self.vars[target.slot], v);
             return Ok(());
         }
+        let v = rv?;
         let (last, init) = target.parts.split_last().expect("parts is not empty");
         let mut obj = self.root(target)?;
         for p in init {
-            obj = self.part(obj, p, target)?;
+            obj = self.part(&obj, p, target)?;
             if obj.is_null() {
                 return Ok(());
             }
@@ -291,14 +298,16 @@ impl<'a> Env<'a> {
         let names_has_next = self.symbols.names_loop_var(Symbols::VELOCITY_HAS_NEXT);
         let names_foreach = self.symbols.names_loop_var(Symbols::FOREACH);
         let mut flow = Flow::Normal;
-        for (i, item) in items.into_iter().enumerate() {
+        for (i, item) in items.iter().enumerate() {
             if i >= self.limits.max_foreach_iterations {
                 return Err(Error::Limit(format!(
                     "#foreach ran more than {} iterations",
                     self.limits.max_foreach_iterations
                 )));
             }
-            self.vars[var] = Some(item);
+            // Copied into the variable in place, not moved out of the list (see
+            // `Value::assign`).
+            Value::assign(&mut self.vars[var], item);
             // The loop's variables are set only when the template names them.
             if names_count {
                 self.vars[Symbols::VELOCITY_COUNT] = Some(Value::Int(i as i32 + 1));
@@ -307,15 +316,21 @@ impl<'a> Env<'a> {
                 self.vars[Symbols::VELOCITY_HAS_NEXT] = Some(Value::Bool(i + 1 < n));
             }
             if names_foreach {
-                // `$foreach` is updated in place unless the template kept the previous
-                // iteration's (which then must not change).
-                self.vars[Symbols::FOREACH] = None;
-                if Rc::strong_count(&state) == 1 {
+                // `$foreach` is updated in place while the variable holds the only other
+                // reference to it; a new one is made when the template kept the previous
+                // iteration's (which then must not change) or set the variable to something
+                // else.
+                let ours = matches!(&self.vars[Symbols::FOREACH],
+                    Some(Value::Object(o)) if std::ptr::addr_eq(Rc::as_ptr(o), Rc::as_ptr(&state)));
+                if ours && Rc::strong_count(&state) == 2 {
                     state.index.set(i);
                 } else {
-                    state = Rc::new(Foreach { index: Cell::new(i), len: n });
+                    if !ours || Rc::strong_count(&state) > 1 {
+                        state = Rc::new(Foreach { index: Cell::new(i), len: n });
+                    }
+                    state.index.set(i);
+                    self.vars[Symbols::FOREACH] = Some(Value::Object(state.clone()));
                 }
-                self.vars[Symbols::FOREACH] = Some(Value::Object(state.clone()));
             }
             match self.block(body, out)? {
                 Flow::Normal => {}
@@ -369,7 +384,7 @@ impl<'a> Env<'a> {
                 rendered?
             }
             Expr::Str(s) => Value::Str(s.clone()),
-            Expr::Int(i) => i32::try_from(*i).map_or(Value::Long(*i), Value::Int),
+            Expr::Int(i) => Value::integer(*i),
             Expr::Double(d) => Value::Double(*d),
             Expr::Bool(b) => Value::Bool(*b),
             Expr::List(items) => Value::list(items.iter().map(|i| self.eval(i)).collect::<Result<_>>()?),
@@ -432,7 +447,7 @@ impl<'a> Env<'a> {
                 match (op, a, b) {
                     (value::ArithOp::Add, Value::Str(s), Value::Null) => Value::str(format!("{s}{}", sources.1)),
                     (value::ArithOp::Add, Value::Null, Value::Str(s)) => Value::str(format!("{}{s}", sources.0)),
-                    _ => return Ok(value::arith(*op, a, b).unwrap_or(Value::Null)),
+                    _ => return value::arith(*op, a, b),
                 }
             }
         })
@@ -488,11 +503,15 @@ impl<'a> Env<'a> {
     pub(crate) fn reference(&mut self, r: &Reference) -> Result<Value> {
         let mut parts = r.parts.as_slice();
         // `$var.name…` on a map (a JSON object, most often): looked up in place, and only what
-        // it finds is cloned, not the map first.
+        // it finds is cloned, not the map first; `$var.name` alone is cloned straight into
+        // this call's result (see `Env::part`).
         let mut v = if let [Part::Property(name), rest @ ..] = parts
             && let Some(Value::Map(m)) = &self.vars[r.slot]
         {
-            let found = m.borrow().get(name).cloned().unwrap_or(Value::Null);
+            if rest.is_empty() {
+                return Ok(m.borrow().get(name).cloned().unwrap_or_default());
+            }
+            let found = m.borrow().get(name).cloned().unwrap_or_default();
             parts = rest;
             found
         } else {
@@ -505,7 +524,7 @@ impl<'a> Env<'a> {
             }
             v = match p {
                 Part::Property(name) => methods::property(&v, name, self)?,
-                _ => self.part(v, p, r)?,
+                _ => self.part(&v, p, r)?,
             };
         }
         if v.is_null() {
@@ -513,33 +532,38 @@ impl<'a> Env<'a> {
         }
         // The last step's result is this call's (written where the caller reads it), not
         // moved into `v` first.
-        self.part(v, last, r)
+        self.part(&v, last, r)
     }
 
     /// `v` followed by one more part of the reference `r`.
-    fn part(&mut self, v: Value, p: &Part, r: &Reference) -> Result<Value> {
+    ///
+    /// `v` is borrowed: a value passed by value is copied into the argument's place right
+    /// after its clone wrote it there field by field, a wide load that waits on the narrower
+    /// stores (a store-forwarding stall, on every reference with a method).
+    #[inline]
+    fn part(&mut self, v: &Value, p: &Part, r: &Reference) -> Result<Value> {
         match p {
-            Part::Property(name) => methods::property(&v, name, self),
+            Part::Property(name) => methods::property(v, name, self),
             Part::Method(name, args) => {
                 // Arguments on the stack for the usual arities: no allocation per call.
                 let result = match args.as_slice() {
-                    [] => methods::call(&v, name, &[], self),
+                    [] => methods::call(v, name, &[], self),
                     [a] => {
                         let ra = self.eval(a);
                         let Ok(a) = &ra else { return ra };
-                        methods::call(&v, name, std::slice::from_ref(a), self)
+                        methods::call(v, name, std::slice::from_ref(a), self)
                     }
                     [a, b] => {
                         let args = [self.eval(a)?, self.eval(b)?];
-                        methods::call(&v, name, &args, self)
+                        methods::call(v, name, &args, self)
                     }
                     [a, b, c] => {
                         let args = [self.eval(a)?, self.eval(b)?, self.eval(c)?];
-                        methods::call(&v, name, &args, self)
+                        methods::call(v, name, &args, self)
                     }
                     _ => {
                         let args = args.iter().map(|a| self.eval(a)).collect::<Result<Vec<_>>>()?;
-                        methods::call(&v, name, &args, self)
+                        methods::call(v, name, &args, self)
                     }
                 };
                 result.map_err(|e| match e {
@@ -551,7 +575,7 @@ impl<'a> Env<'a> {
             }
             Part::Index(e) => {
                 let key = self.eval(e)?;
-                methods::index(&v, &key)
+                methods::index(v, &key)
             }
         }
     }
