@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Two vtl-bench binaries by the clock, alternately on CPU 0, so that the machine's drift falls on
 # both; the order of the two is swapped every round (running one always first showed 5–10%
-# differences on templates neither build changed). Prints, per template, the median µs per
-# render of each and their ratio.
+# differences on templates neither build changed). Prints, per template, the median and the
+# minimum µs per render of each and their ratios (on a noisy machine the minimum is steadier).
 #
 #   bench/vtl/ab.sh OLD_BINARY NEW_BINARY [ROUNDS] [SECONDS_PER_TEMPLATE]
 #
@@ -35,5 +35,7 @@ for line in open(sys.argv[1]):
     d[(t, v)].append(float(us))
 for t in sorted({k[0] for k in d}):
     o, n = statistics.median(d[(t, "old")]), statistics.median(d[(t, "new")])
-    print(f"{t:18} old {o:7.2f}  new {n:7.2f}  new/old {n / o:5.3f}")
+    lo, ln = min(d[(t, "old")]), min(d[(t, "new")])
+    print(f"{t:18} median: old {o:7.2f}  new {n:7.2f}  new/old {n / o:5.3f}   "
+          f"min: old {lo:7.2f}  new {ln:7.2f}  new/old {ln / lo:5.3f}")
 PY
