@@ -128,7 +128,7 @@ fn plain_container(text: &str, i: usize, depth: usize, st: &mut ReadState, key: 
             match *b.get(i)? {
                 b',' => i = skip_ws(b, i + 1),
                 b'}' => {
-                    let map = Value::map(JMap::linked_from(st.take_entries(start)));
+                    let map = Value::map(JMap::linked_from(st.entries.split_off(start)));
                     return put(st, key, map, i + 1);
                 }
                 _ => return None,
@@ -149,7 +149,7 @@ fn plain_container(text: &str, i: usize, depth: usize, st: &mut ReadState, key: 
         match *b.get(i)? {
             b',' => i = skip_ws(b, i + 1),
             b']' => {
-                let list = Value::List(Rc::new(RefCell::new(st.take_items(start))), ListKind::Json);
+                let list = Value::List(Rc::new(RefCell::new(st.items.split_off(start))), ListKind::Json);
                 return put(st, key, list, i + 1);
             }
             _ => return None,

@@ -322,13 +322,12 @@ impl<'a> Env<'a> {
                 // else.
                 let ours = matches!(&self.vars[Symbols::FOREACH],
                     Some(Value::Object(o)) if std::ptr::addr_eq(Rc::as_ptr(o), Rc::as_ptr(&state)));
-                if ours && Rc::strong_count(&state) == 2 {
-                    state.index.set(i);
+                if Rc::strong_count(&state) > 1 + usize::from(ours) {
+                    state = Rc::new(Foreach { index: Cell::new(i), len: n });
                 } else {
-                    if !ours || Rc::strong_count(&state) > 1 {
-                        state = Rc::new(Foreach { index: Cell::new(i), len: n });
-                    }
                     state.index.set(i);
+                }
+                if !ours || Rc::strong_count(&state) == 1 {
                     self.vars[Symbols::FOREACH] = Some(Value::Object(state.clone()));
                 }
             }

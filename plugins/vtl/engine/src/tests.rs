@@ -47,6 +47,12 @@ fn set_if_foreach() {
     assert_eq!(v("#foreach($i in [1..3])$i#if($foreach.hasNext),#end#end"), "1,2,3");
     assert_eq!(v("#foreach($i in [3..1])$velocityCount:$i $foreach.index #end"), "1:3 0 2:2 1 3:1 2 ");
     assert_eq!(v("#foreach($i in ['a','b','c'])#if($i == 'b')#break#end$i#end"), "a");
+    // A `$foreach` the template keeps does not move on with the loop; one it replaces is its own.
+    assert_eq!(
+        v("#foreach($i in [1,2,3])#if($velocityCount == 1)#set($first = $foreach)#end$foreach.index/$first.index #end"),
+        "0/0 1/0 2/0 "
+    );
+    assert_eq!(v("#foreach($i in [1,2])#set($foreach = 'x')$foreach #end"), "x x ");
     assert_eq!(v("before#stop after"), "before");
     // A null right side leaves the variable as it was.
     assert_eq!(v("#set($x = 1)#set($x = $nothing)$x"), "1");

@@ -515,7 +515,7 @@ pub(crate) struct ReadState {
     /// The others.
     many: rustc_hash::FxHashSet<Rc<str>>,
     /// The entries of the open objects, innermost last; a closing object takes its own
-    /// (with [`ReadState::take_entries`]), allocated at their final size.
+    /// with `split_off`, allocated at their final size.
     pub(crate) entries: Vec<Entry>,
     /// The items of the open arrays, innermost last, taken the same way.
     pub(crate) items: Vec<Value>,
@@ -531,16 +531,6 @@ impl ReadState {
         let b = s.as_bytes();
         let (first, last) = (b.first().copied().unwrap_or(0), b.last().copied().unwrap_or(0));
         (b.len().wrapping_mul(7) ^ usize::from(first) ^ usize::from(last).wrapping_mul(3)) & 31
-    }
-
-    /// The entries from `start` up, as a new map's.
-    pub(crate) fn take_entries(&mut self, start: usize) -> Vec<Entry> {
-        self.entries.split_off(start)
-    }
-
-    /// The items from `start` up, as a new list's.
-    pub(crate) fn take_items(&mut self, start: usize) -> Vec<Value> {
-        self.items.split_off(start)
     }
 
     /// The shared key `s`.
@@ -628,7 +618,7 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
         while let Some(v) = seq.next_element_seed(JsonSeed(&mut *self.0))? {
             self.0.items.push(v);
         }
-        let items = self.0.take_items(start);
+        let items = self.0.items.split_off(start);
         Ok(Value::List(Rc::new(RefCell::new(items)), ListKind::Json))
     }
 
@@ -643,7 +633,7 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
                 None => self.0.entries.push((k, v)),
             }
         }
-        Ok(Value::map(JMap::linked_from(self.0.take_entries(start))))
+        Ok(Value::map(JMap::linked_from(self.0.entries.split_off(start))))
     }
 }
 
@@ -952,17 +942,20 @@ mod tests {
     }
 
     #[test]
-    fn integer_arithmetic_widens_on_overflow() {
+    fn short_keys_compare_as_strings_do() {
         for (a, b) in [
             ("", ""),
             ("a", "a"),
+            ("a", "b"),
             ("ab", "ab"),
             ("abc", "abd"),
             ("abcd", "abce"),
             ("price", "prize"),
             ("abcdefgh", "abcdefgh"),
             ("abcdefghi", "abcdefghj"),
+            ("abcdefghijkl", "abcdefXhijkl"),
             ("0123456789abcdef", "0123456789abcdef"),
+            ("0123456789abcdef", "0123456X89abcdef"),
             ("0123456789abcdefg", "0123456789abcdefh"),
             ("id", "idx"),
             ("xbc", "abc"),
@@ -970,6 +963,10 @@ mod tests {
             assert_eq!(same_key(a, b), a == b, "{a:?} {b:?}");
             assert_eq!(same_key(b, a), a == b, "{b:?} {a:?}");
         }
+    }
+
+    #[test]
+    fn integer_arithmetic_widens_on_overflow() {
         assert!(matches!(arith(ArithOp::Add, &Value::Int(i32::MAX), &Value::Int(1)), Ok(Value::Long(2147483648))));
         assert!(matches!(arith(ArithOp::Div, &Value::Int(7), &Value::Int(2)), Ok(Value::Int(3))));
         assert!(matches!(arith(ArithOp::Div, &Value::Int(7), &Value::Int(0)), Ok(Value::Null)));
