@@ -183,10 +183,7 @@ impl<'a> InputState<'a> {
         if self.parsed.is_some() || !(path == "$" || path.is_empty()) {
             return None;
         }
-        let body = self.inputs.body.trim();
-        let mut out = String::with_capacity(body.len());
-        crate::json::write_compact(body, &mut out)?;
-        Some(out)
+        crate::json::write_compact(self.inputs.body.trim())
     }
 
     fn params(&mut self) -> Value {
