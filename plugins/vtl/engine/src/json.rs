@@ -576,13 +576,13 @@ fn key_at(
     }
     // The key as it is in the text: without escapes, the same text is the same key. (The
     // text's length fits in `u32`: `write_plain` checked.)
-    let key = &b[i + 1..j];
+    let key = &text[i + 1..j];
     let seen = &keys[start..];
     if seen.len() >= MAX_KEYS {
         return None;
     }
     for &(s, e) in seen {
-        if (e - s) as usize == key.len() && &b[s as usize..e as usize] == key {
+        if (e - s) as usize == key.len() && crate::value::same_key(&text[s as usize..e as usize], key) {
             return None;
         }
     }
