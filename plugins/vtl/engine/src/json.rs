@@ -576,13 +576,16 @@ fn key_at(
     }
     // The key as it is in the text: without escapes, the same text is the same key. (The
     // text's length fits in `u32`: `write_plain` checked.)
-    let key = &text[i + 1..j];
+    // Compared as bytes, lengths first: keys of one object mostly differ in length, and
+    // `value::same_key` would need each range sliced as a `str` (boundary checks on every
+    // key, 5k instructions per `passthrough` render).
+    let key = &b[i + 1..j];
     let seen = &keys[start..];
     if seen.len() >= MAX_KEYS {
         return None;
     }
     for &(s, e) in seen {
-        if (e - s) as usize == key.len() && crate::value::same_key(&text[s as usize..e as usize], key) {
+        if (e - s) as usize == key.len() && &b[s as usize..e as usize] == key {
             return None;
         }
     }
