@@ -61,10 +61,10 @@ const COALESCE: usize = 16 * 1024;
 pub enum ClientError {
     /// Only `http://` URLs are supported.
     #[error("unsupported URL scheme in `{0}` (only http:// is supported)")]
-    UnsupportedScheme(Uri),
+    UnsupportedScheme(String),
     /// The URL has no host.
     #[error("no host in `{0}`")]
-    NoHost(Uri),
+    NoHost(String),
     /// The TCP connection could not be opened.
     #[error("connecting to {authority}: {source}")]
     Connect {
@@ -140,10 +140,11 @@ struct Inner {
     pools: Mutex<HashMap<Box<str>, Vec<Idle>, rustc_hash::FxBuildHasher>>,
 }
 
-/// An idle connection in the pool, with when it was handed back.
+/// An idle connection in the pool, with when it expires (kept as a deadline: comparing two
+/// instants is cheaper than the durations between them).
 struct Idle {
     conn: Conn,
-    returned: Instant,
+    expires: Instant,
 }
 
 /// A connection to a backend, with its read buffer.
@@ -182,12 +183,29 @@ impl HttpClient {
         req: Request<GatewayBody>,
         rules: ResponseHeaderRules,
     ) -> Result<Response<ClientBody>, ClientError> {
-        let (parts, mut body) = req.into_parts();
-        let (authority, target) = origin_form(&parts.uri)?;
-        let head_request = parts.method == Method::HEAD;
+        let (parts, body) = req.into_parts();
+        let target = Target::from_uri(&parts.uri)?;
+        self.send(&parts.method, &target, &parts.headers, body, rules).await
+    }
+
+    /// Sends a request to `target`, its head written straight from `headers` (no request or
+    /// header map built for it), with the response's headers dropped or renamed by `rules`.
+    /// Resolves with the response head; the body streams from the connection.
+    pub async fn send<H: HeaderLines + Sync + ?Sized>(
+        &self,
+        method: &Method,
+        target: &Target,
+        headers: &H,
+        mut body: GatewayBody,
+        rules: ResponseHeaderRules,
+    ) -> Result<Response<ClientBody>, ClientError> {
+        if target.scheme != Scheme::HTTP {
+            return Err(ClientError::UnsupportedScheme(target.to_string()));
+        }
+        let authority = &target.authority;
+        let head_request = *method == Method::HEAD;
 
         // The body's framing, and its first piece (to go out with the head).
-        let mut first = None;
         let framing = if body.is_end_stream() {
             BodyFraming::Empty
         } else {
@@ -197,10 +215,11 @@ impl HttpClient {
                 None => BodyFraming::Chunked,
             }
         };
+        let mut out = encode_head(method, target, headers, framing);
+        let mut first = None;
         if framing != BodyFraming::Empty {
             first = next_data(&mut body).await?;
         }
-        let mut out = encode_head(&parts.method, target, &authority, &parts.headers, framing);
         let mut body_done = first.is_none();
         if let Some(data) = &first
             && data.len() <= COALESCE
@@ -217,15 +236,15 @@ impl HttpClient {
 
         // Write the head on a pooled connection; if that fails, nothing was sent: once more
         // on a new connection.
-        let (mut conn, reused) = match self.checkout(&authority) {
+        let (mut conn, reused) = match self.checkout(authority) {
             Some(mut conn) => match conn.io.write_all(&out).await {
                 Ok(()) => (conn, true),
                 Err(e) => {
                     tracing::debug!(%authority, error = %e, "pooled connection failed; retrying on a new one");
-                    (self.write_new(&authority, &out).await?, false)
+                    (self.write_new(authority, &out).await?, false)
                 }
             },
-            None => (self.write_new(&authority, &out).await?, false),
+            None => (self.write_new(authority, &out).await?, false),
         };
         if !body_done {
             if let Some(data) = first.take() {
@@ -245,10 +264,10 @@ impl HttpClient {
             // saw none of it. An idempotent request that went out whole in one write is sent
             // once more on a new connection.
             Err(ClientError::Incomplete | ClientError::Io(_))
-                if reused && body_done && is_idempotent(&parts.method) && conn.rb.pending().is_empty() =>
+                if reused && body_done && is_idempotent(method) && conn.rb.pending().is_empty() =>
             {
                 tracing::debug!(%authority, "pooled connection closed before answering; retrying on a new one");
-                conn = self.write_new(&authority, &out).await?;
+                conn = self.write_new(authority, &out).await?;
                 read_final_head(&mut conn, rules).await?
             }
             other => other?,
@@ -268,7 +287,7 @@ impl HttpClient {
             conn: Some(conn),
             decoder,
             reusable: reusable && decoder != Decoder::UntilClose,
-            pool: Some((self.clone(), authority)),
+            pool: Some((self.clone(), authority.clone())),
         };
         body.finish_if_done();
         let mut resp = Response::new(body);
@@ -293,7 +312,7 @@ impl HttpClient {
         let mut now = None;
         while let Some(idle) = list.pop() {
             let now = *now.get_or_insert_with(Instant::now);
-            if now.duration_since(idle.returned) > self.inner.settings.idle_timeout {
+            if now > idle.expires {
                 continue;
             }
             // An idle connection has nothing to read: if it is readable, the backend closed it
@@ -326,10 +345,12 @@ impl HttpClient {
         // Oldest first: connections idle for too long are closed here, so the ones under a
         // busy top of the list do not linger.
         let now = Instant::now();
-        let expired = list.partition_point(|idle| now.duration_since(idle.returned) > self.inner.settings.idle_timeout);
+        let expired = list.partition_point(|idle| now > idle.expires);
         list.drain(..expired);
         if list.len() < self.inner.settings.max_idle_per_host {
-            list.push(Idle { conn, returned: now });
+            // A timeout too long for the clock is a year (no `Instant` overflows).
+            let timeout = self.inner.settings.idle_timeout.min(Duration::from_secs(365 * 24 * 3600));
+            list.push(Idle { conn, expires: now + timeout });
         }
     }
 
@@ -363,16 +384,83 @@ fn pool_key(authority: &Authority) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The authority of an absolute `http://` URI and its origin-form target.
-fn origin_form(uri: &Uri) -> Result<(Authority, &str), ClientError> {
-    if uri.scheme() != Some(&Scheme::HTTP) {
-        return Err(ClientError::UnsupportedScheme(uri.clone()));
+/// Where a request goes: an origin and the request target sent there, in origin form
+/// (`/path?query`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The URL's scheme (the client speaks `http` only).
+    pub scheme: Scheme,
+    /// `host[:port]`: where to connect, and the `Host` header unless the request has one.
+    pub authority: Authority,
+    /// The path and query, starting with `/`.
+    pub path_and_query: String,
+}
+
+impl Target {
+    /// The target of an absolute URI (`http://host:port/path?query`).
+    pub fn from_uri(uri: &Uri) -> Result<Target, ClientError> {
+        let Some(scheme) = uri.scheme() else {
+            return Err(ClientError::UnsupportedScheme(uri.to_string()));
+        };
+        let Some(authority) = uri.authority() else {
+            return Err(ClientError::NoHost(uri.to_string()));
+        };
+        let path_and_query = match uri.path_and_query().map_or("", |p| p.as_str()) {
+            "" => "/",
+            p => p,
+        };
+        Ok(Target { scheme: scheme.clone(), authority: authority.clone(), path_and_query: path_and_query.to_string() })
     }
-    let Some(authority) = uri.authority() else {
-        return Err(ClientError::NoHost(uri.clone()));
-    };
-    let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    Ok((authority.clone(), if target.is_empty() { "/" } else { target }))
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.path_and_query)
+    }
+}
+
+/// A request's headers, as the client writes them into the request head.
+pub trait HeaderLines {
+    /// Whether a `Host` header is among them (else the client writes one from the target).
+    fn has_host(&self) -> bool;
+    /// Writes every header with [`HeadWriter::header`].
+    fn write_to(&self, w: &mut HeadWriter<'_>);
+}
+
+impl HeaderLines for HeaderMap {
+    fn has_host(&self) -> bool {
+        self.contains_key(header::HOST)
+    }
+
+    fn write_to(&self, w: &mut HeadWriter<'_>) {
+        for (name, value) in self {
+            w.header(name, value.as_bytes());
+        }
+    }
+}
+
+/// Writes header lines into a request head, leaving out the ones the client writes itself
+/// (the body's framing) or never forwards (connection-specific headers).
+pub struct HeadWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> HeadWriter<'a> {
+    /// A writer appending to `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> HeadWriter<'a> {
+        HeadWriter { out }
+    }
+
+    /// Writes `name: value` unless the client owns that header.
+    pub fn header(&mut self, name: &HeaderName, value: &[u8]) {
+        if is_connection_header(name) {
+            return;
+        }
+        self.out.extend_from_slice(name.as_str().as_bytes());
+        self.out.extend_from_slice(b": ");
+        self.out.extend_from_slice(value);
+        self.out.extend_from_slice(b"\r\n");
+    }
 }
 
 /// How a request body is framed on the wire.
@@ -394,35 +482,25 @@ fn is_connection_header(name: &HeaderName) -> bool {
         || name.as_str() == "proxy-connection"
 }
 
-fn encode_head(
+fn encode_head<H: HeaderLines + ?Sized>(
     method: &Method,
-    target: &str,
-    authority: &Authority,
-    headers: &HeaderMap,
+    target: &Target,
+    headers: &H,
     framing: BodyFraming,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + target.len() + headers.len() * 48);
+    let mut out = Vec::with_capacity(512 + target.path_and_query.len());
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(target.path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(header::HOST) {
+    if !headers.has_host() {
+        // The authority without the default port (`Authority::port_u16` parses the port anew).
+        let authority = target.authority.as_str();
         out.extend_from_slice(b"host: ");
-        match authority.port_u16() {
-            Some(80) => out.extend_from_slice(authority.host().as_bytes()),
-            _ => out.extend_from_slice(authority.as_str().as_bytes()),
-        }
+        out.extend_from_slice(authority.strip_suffix(":80").unwrap_or(authority).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    for (name, value) in headers {
-        if is_connection_header(name) {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    headers.write_to(&mut HeadWriter::new(&mut out));
     match framing {
         BodyFraming::Empty => {
             // A body is expected with these verbs: say that there is none.
@@ -432,7 +510,7 @@ fn encode_head(
         }
         BodyFraming::Length(n) => {
             out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(n.to_string().as_bytes());
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         BodyFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -672,6 +750,11 @@ impl Body for ClientBody {
 /// A body of known bytes.
 pub fn full_body(bytes: impl Into<Bytes>) -> GatewayBody {
     http_body_util::Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+/// An empty body (boxed without an allocation: it has no state).
+pub fn empty_body() -> GatewayBody {
+    http_body_util::Empty::new().map_err(|never| match never {}).boxed()
 }
 
 #[cfg(test)]

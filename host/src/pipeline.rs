@@ -6,6 +6,7 @@
 //! Every phase returns `Result<_, GatewayError>`; [`handle`] is the one place where an error
 //! becomes a gateway response. See `docs/pipeline.md`.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -18,7 +19,9 @@ use http_body_util::BodyExt;
 use crate::body::{BodyError, BodyOutcome, GuardedBody, RequestBody};
 use crate::gateway::{Api, CachedDecision, Snapshot, VTL_PLUGIN};
 use crate::gateway_response::{GatewayError, ResponseType};
-use crate::http_client::{ClientBody, GatewayBody, ResponseHeaderRules, full_body};
+use crate::http_client::{
+    ClientBody, GatewayBody, HeadWriter, HeaderLines, ResponseHeaderRules, Target, empty_body, full_body,
+};
 use crate::manifest::{
     Authorization, AuthorizerDef, AuthorizerKind, BodyPath, ContentHandling, IdentitySource, IntegrationDef,
     IntegrationKind, IntegrationResponseDef, MethodDef, ParamLocation, ParamSource, ParamTarget, Passthrough,
@@ -129,18 +132,17 @@ static PROXY_RESPONSE_HEADERS: ResponseHeaderRules =
 pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: ConnInfo) -> Response<GatewayBody> {
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
-    let request_id = request_id.to_string();
     // What the access log needs after the request is gone, kept only when it is written.
     let access = tracing::enabled!(target: "wasmgate::access", tracing::Level::INFO)
         .then(|| (Instant::now(), req.method().clone(), req.uri().path().to_string()));
     // Boxed: the request's state lives on the heap for its whole life instead of inside this
     // future, which the connection would otherwise move, at its full size, every time it
     // starts a request (bench/PROFILE.md, session 7).
-    let mut resp = match Box::pin(run(&snapshot, req, conn, &request_id)).await {
+    let mut resp = match Box::pin(run(&snapshot, req, conn, request_id)).await {
         Ok(resp) => resp,
-        Err(failed) => failed.into_response(&request_id),
+        Err(failed) => failed.into_response(request_id),
     };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         resp.headers_mut().insert(X_AMZN_REQUESTID, v);
     }
     if let Some((started, method, path)) = access {
@@ -286,24 +288,29 @@ async fn phases(ctx: &mut RequestCtx<'_>, body: RequestBody) -> Result<Response<
     if !matches!(ctx.method.authorization, Authorization::None) {
         Box::pin(authorization(ctx)).await?;
     }
-    let limits = &snapshot.config.limits;
-    let (guarded, outcome) =
-        GuardedBody::new(body, limits.max_body_bytes, std::time::Duration::from_millis(limits.body_read_timeout_ms));
     validate_parameters(ctx)?;
-    // A body that is validated is read whole first; otherwise HTTP_PROXY streams it.
-    let body = match ctx.method.validation.as_ref().filter(|v| !v.body.is_empty()) {
+    let validate = ctx.method.validation.as_ref().filter(|v| !v.body.is_empty());
+    let body = if validate.is_none() && http_body::Body::is_end_stream(&body) {
         // Nothing to read (a GET, say): no limit or deadline to watch.
-        None if http_body::Body::is_end_stream(&guarded) => Buffered::Whole(Bytes::new()),
-        Some(v) => {
-            let body = read_body(guarded).await?;
-            validate_body(ctx, &v.body, &body)?;
-            Buffered::Whole(body)
+        Buffered::Whole(Bytes::new())
+    } else {
+        let limits = &snapshot.config.limits;
+        let timeout = std::time::Duration::from_millis(limits.body_read_timeout_ms);
+        let (guarded, outcome) = GuardedBody::new(body, limits.max_body_bytes, timeout);
+        // A body that is validated is read whole first; otherwise HTTP_PROXY streams it.
+        match validate {
+            Some(v) => {
+                let body = read_body(guarded).await?;
+                validate_body(ctx, &v.body, &body)?;
+                Buffered::Whole(body)
+            }
+            None => Buffered::Streaming(guarded, outcome),
         }
-        None => Buffered::Streaming(guarded, outcome),
     };
     match &ctx.method.integration.kind {
         IntegrationKind::HttpProxy { method, uri } => {
             let (body, outcome) = match body {
+                Buffered::Whole(b) if b.is_empty() => (empty_body(), None),
                 Buffered::Whole(b) => (full_body(b), None),
                 Buffered::Streaming(g, o) => {
                     (g.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed(), Some(o))
@@ -578,26 +585,33 @@ impl RequestCtx<'_> {
     }
 
     fn source_value(&self, source: &ParamSource) -> Option<String> {
-        match source {
-            ParamSource::Path(n) => self.path_params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
-            ParamSource::Query(n) => self.query_last(n).map(str::to_string),
-            ParamSource::Header(n) => self.header(n).map(str::to_string),
+        self.source_str(source).map(Cow::into_owned)
+    }
+
+    /// [`RequestCtx::source_value`], borrowed where the value is stored as it is.
+    fn source_str<'s>(&'s self, source: &'s ParamSource) -> Option<Cow<'s, str>> {
+        Some(match source {
+            ParamSource::Path(n) => Cow::Borrowed(self.path_params.iter().find(|(k, _)| k == n)?.1.as_str()),
+            ParamSource::Query(n) => Cow::Borrowed(self.query_last(n)?),
+            ParamSource::Header(n) => Cow::Borrowed(self.header(n)?),
             ParamSource::MultiQuery(n) => {
                 let all: Vec<&str> = self.query.iter().filter(|(k, _)| k == n).map(|(_, v)| v.as_str()).collect();
-                (!all.is_empty()).then(|| all.join(","))
+                Cow::Owned((!all.is_empty()).then(|| all.join(","))?)
             }
             ParamSource::MultiHeader(n) => {
                 let all: Vec<&str> = self.headers.get_all(n.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
-                (!all.is_empty()).then(|| all.join(","))
+                Cow::Owned((!all.is_empty()).then(|| all.join(","))?)
             }
-            ParamSource::StageVariable(n) => self.stage_variable(n).map(str::to_string),
-            ParamSource::Context(n) => self.context_value(n),
-            ParamSource::Literal(v) => Some(v.clone()),
-            ParamSource::RequestBody(None) => self.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
-            ParamSource::RequestBody(Some(path)) => json_path_value(self.body_json().as_ref()?, path),
+            ParamSource::StageVariable(n) => Cow::Borrowed(self.stage_variable(n)?),
+            ParamSource::Context(n) => Cow::Owned(self.context_value(n)?),
+            ParamSource::Literal(v) => Cow::Borrowed(v.as_str()),
+            ParamSource::RequestBody(None) => String::from_utf8_lossy(self.body.as_ref()?),
+            ParamSource::RequestBody(Some(path)) => Cow::Owned(json_path_value(self.body_json().as_ref()?, path)?),
             // Integration response values: see `response_source_value`.
-            ParamSource::ResponseHeader(_) | ParamSource::ResponseMultiHeader(_) | ParamSource::ResponseBody(_) => None,
-        }
+            ParamSource::ResponseHeader(_) | ParamSource::ResponseMultiHeader(_) | ParamSource::ResponseBody(_) => {
+                return None;
+            }
+        })
     }
 
     /// The method request body as JSON (an empty body is `{}`, as for `$input.json`).
@@ -1028,34 +1042,90 @@ async fn plugin_integration(ctx: &RequestCtx<'_>, plugin: &str) -> Result<Respon
     integration_response(ctx, resp.status, &integration_headers, resp.body.into()).await
 }
 
+/// The backend request's headers, written straight into its head (no second header map):
+/// the client's (HTTP_PROXY) less `Host` and the ones API Gateway drops, the mapped and
+/// overridden ones in place of the client's of the same name, and the API's id.
+struct BackendHeaders<'a> {
+    client: Option<&'a HeaderMap>,
+    /// Mapped and overridden headers, one per name (the last mapping of a name wins).
+    set: Vec<(HeaderName, HeaderValue)>,
+    api_id: &'a HeaderValue,
+}
+
+impl BackendHeaders<'_> {
+    fn contains(&self, name: &HeaderName) -> bool {
+        self.set.iter().any(|(n, _)| n == name)
+    }
+
+    /// Sets a mapped or overridden integration request header. Connection, Expect,
+    /// Proxy-Authenticate, TE and Via are not sent (§0.3).
+    fn set(&mut self, name: &str, value: &str) -> Result<(), GatewayError> {
+        let lower = name.to_ascii_lowercase();
+        if ["connection", "expect", "proxy-authenticate", "te", "via"].contains(&lower.as_str()) {
+            return Ok(());
+        }
+        let name = HeaderName::from_bytes(lower.as_bytes())
+            .map_err(|_| GatewayError::configuration(anyhow::anyhow!("invalid integration request header `{name}`")))?;
+        let value = HeaderValue::from_str(value).map_err(|e| GatewayError::configuration(e.into()))?;
+        match self.set.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => entry.1 = value,
+            None => self.set.push((name, value)),
+        }
+        Ok(())
+    }
+}
+
+impl HeaderLines for BackendHeaders<'_> {
+    fn has_host(&self) -> bool {
+        self.contains(&header::HOST)
+    }
+
+    fn write_to(&self, w: &mut HeadWriter<'_>) {
+        for (name, value) in self.client.into_iter().flatten() {
+            if name != header::HOST
+                && name != X_AMZN_API_ID
+                && !DROPPED_REQUEST_HEADERS.contains(&name.as_str())
+                && !self.contains(name)
+            {
+                w.header(name, value.as_bytes());
+            }
+        }
+        for (name, value) in &self.set {
+            if name != X_AMZN_API_ID {
+                w.header(name, value.as_bytes());
+            }
+        }
+        w.header(&X_AMZN_API_ID, self.api_id.as_bytes());
+    }
+}
+
 /// The backend request's method, URL and headers, from the integration's URI, its mappings
 /// and the template's overrides. `client`: forward the client's headers and query string
 /// (HTTP_PROXY), or send only what is mapped (HTTP).
-fn backend_head(
-    ctx: &RequestCtx<'_>,
+fn backend_head<'a>(
+    ctx: &'a RequestCtx<'_>,
     backend_method: Option<&str>,
     uri: &UriTemplate,
     client: bool,
     overrides: &RequestOverrides,
-) -> Result<(Method, http::Uri, HeaderMap), GatewayError> {
+) -> Result<(Method, Target, BackendHeaders<'a>), GatewayError> {
     let integration = &ctx.method.integration;
-    let mut headers = HeaderMap::with_capacity(ctx.headers.len() + 2);
-    if client {
-        for (k, v) in &ctx.headers {
-            if k != header::HOST && !DROPPED_REQUEST_HEADERS.contains(&k.as_str()) {
-                headers.append(k.clone(), v.clone());
-            }
-        }
-    }
+    let mut headers =
+        BackendHeaders { client: client.then_some(&ctx.headers), set: Vec::new(), api_id: &ctx.api.id_header };
     // Path placeholders and their (percent-encoded) values, and the query string pairs.
-    let mut path: Vec<(&str, String)> = Vec::new();
-    let mut extra_query: Vec<(&str, String)> = Vec::new();
+    let mut path: Vec<(&str, Cow<'_, str>)> = Vec::new();
+    let mut extra_query: Vec<(&str, Cow<'_, str>)> = Vec::new();
     for (target, source) in &integration.request_parameters {
-        let value = ctx.source_value(source);
+        let value = ctx.source_str(source);
         match target {
             ParamTarget::Path(n) => {
                 let encoded = matches!(source, ParamSource::Path(_));
-                path.push((n, value.as_deref().map(|v| path_value(encoded, v)).unwrap_or_default()));
+                let value = match value {
+                    Some(Cow::Borrowed(v)) => path_value(encoded, v),
+                    Some(Cow::Owned(v)) => Cow::Owned(path_value(encoded, &v).into_owned()),
+                    None => Cow::Borrowed(""),
+                };
+                path.push((n, value));
             }
             ParamTarget::Query(n) => {
                 if let Some(v) = value {
@@ -1064,13 +1134,13 @@ fn backend_head(
             }
             ParamTarget::Header(n) => {
                 if let Some(v) = value {
-                    set_integration_header(&mut headers, n, &v)?;
+                    headers.set(n, &v)?;
                 }
             }
         }
     }
     for (n, v) in &overrides.path {
-        let v = path_value(false, v);
+        let v = Cow::Owned(path_value(false, v).into_owned());
         match path.iter_mut().find(|(k, _)| k == n) {
             Some(entry) => entry.1 = v,
             None => path.push((n, v)),
@@ -1078,23 +1148,22 @@ fn backend_head(
     }
     for (n, v) in &overrides.query {
         extra_query.retain(|(k, _)| k != n);
-        extra_query.push((n, v.clone()));
+        extra_query.push((n, Cow::Borrowed(v)));
     }
     for (n, v) in &overrides.headers {
-        set_integration_header(&mut headers, n, v)?;
+        headers.set(n, v)?;
     }
     let raw_query = if client { ctx.uri.query().unwrap_or_default() } else { "" };
     let query = if extra_query.is_empty() {
-        std::borrow::Cow::Borrowed(raw_query)
+        Cow::Borrowed(raw_query)
     } else {
         let mut pairs = form_urlencoded::Serializer::for_suffix(raw_query.to_string(), 0);
         pairs.extend_pairs(extra_query);
-        std::borrow::Cow::Owned(pairs.finish())
+        Cow::Owned(pairs.finish())
     };
     let target = uri
-        .render(|n| ctx.stage_variable(n), |n| path.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()), &query)
+        .render(|n| ctx.stage_variable(n), |n| path.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_ref()), &query)
         .map_err(|e| GatewayError::configuration(anyhow::anyhow!(e)))?;
-    headers.insert(X_AMZN_API_ID, ctx.api.id_header.clone());
     let method = match backend_method {
         Some(m) => Method::from_bytes(m.as_bytes()).map_err(|e| GatewayError::configuration(e.into()))?,
         None => ctx.verb.clone(),
@@ -1102,29 +1171,17 @@ fn backend_head(
     Ok((method, target, headers))
 }
 
-/// Sets a mapped or overridden integration request header. Connection, Expect,
-/// Proxy-Authenticate, TE and Via are not sent (§0.3).
-fn set_integration_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), GatewayError> {
-    let lower = name.to_ascii_lowercase();
-    if ["connection", "expect", "proxy-authenticate", "te", "via"].contains(&lower.as_str()) {
-        return Ok(());
-    }
-    let name = HeaderName::from_bytes(lower.as_bytes())
-        .map_err(|_| GatewayError::configuration(anyhow::anyhow!("invalid integration request header `{name}`")))?;
-    let value = HeaderValue::from_str(value).map_err(|e| GatewayError::configuration(e.into()))?;
-    headers.insert(name, value);
-    Ok(())
-}
-
 /// Sends a backend request under the integration's timeout.
 async fn send_backend(
     ctx: &RequestCtx<'_>,
-    request: Request<GatewayBody>,
+    (method, target, headers): (Method, Target, BackendHeaders<'_>),
+    body: GatewayBody,
     outcome: Option<&BodyOutcome>,
     rules: ResponseHeaderRules,
 ) -> Result<Response<ClientBody>, GatewayError> {
     let timeout = ctx.method.integration.timeout;
-    match tokio::time::timeout(timeout, ctx.snapshot.http.request_with(request, rules)).await {
+    let sent = ctx.snapshot.http.send(&method, &target, &headers, body, rules);
+    match tokio::time::timeout(timeout, sent).await {
         Err(_) => Err(GatewayError::new(ResponseType::IntegrationTimeout, "Endpoint request timed out")
             .with_cause(anyhow::anyhow!("no response within {timeout:?}"))),
         Ok(Err(e)) => {
@@ -1149,17 +1206,14 @@ async fn http(
     let content_type = ctx.header("content-type").map(str::to_string);
     let (body, overrides) = integration_request_body(ctx).await?;
     let (method, target, mut headers) = backend_head(ctx, backend_method, uri, false, &overrides)?;
-    if !headers.contains_key(header::CONTENT_TYPE) {
+    if !headers.contains(&header::CONTENT_TYPE) {
         let ct = content_type.unwrap_or_else(|| "application/json".into());
         if let Ok(v) = HeaderValue::from_str(&ct) {
-            headers.insert(header::CONTENT_TYPE, v);
+            headers.set.push((header::CONTENT_TYPE, v));
         }
     }
-    let mut request = Request::new(full_body(body));
-    *request.method_mut() = method;
-    *request.uri_mut() = target;
-    *request.headers_mut() = headers;
-    let resp = send_backend(ctx, request, None, ResponseHeaderRules::NONE).await?;
+    let head = (method, target, headers);
+    let resp = send_backend(ctx, head, full_body(body), None, ResponseHeaderRules::NONE).await?;
     let status = resp.status().as_u16();
     let (parts, resp_body) = resp.into_parts();
     let limits = &ctx.snapshot.config.limits;
@@ -1182,15 +1236,10 @@ async fn http_proxy(
     body: GatewayBody,
     outcome: Option<BodyOutcome>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
-    let (method, target, headers) = backend_head(ctx, backend_method, uri, true, &RequestOverrides::default())?;
-    let mut request = Request::new(body);
-    *request.method_mut() = method;
-    *request.uri_mut() = target;
-    *request.headers_mut() = headers;
-
+    let head = backend_head(ctx, backend_method, uri, true, &RequestOverrides::default())?;
     let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
     // Hop-by-hop headers dropped and the others of §0.3 renamed as the head is read.
-    let resp = send_backend(ctx, request, outcome.as_ref(), PROXY_RESPONSE_HEADERS).await?;
+    let resp = send_backend(ctx, head, body, outcome.as_ref(), PROXY_RESPONSE_HEADERS).await?;
     if let Some(started) = started {
         tracing::debug!(request_id = ctx.request_id, integration_latency_us = started.elapsed().as_micros() as u64);
     }
@@ -1209,24 +1258,24 @@ const SEGMENT: &percent_encoding::AsciiSet =
 /// percent-encoded (and a greedy value keeps its slashes); values from other sources are
 /// decoded, so they are encoded here. Either way `.` and `..` segments are encoded, so a
 /// value cannot walk up the backend's path.
-fn path_value(already_encoded: bool, value: &str) -> String {
+fn path_value(already_encoded: bool, value: &str) -> Cow<'_, str> {
     if already_encoded && !value.split('/').any(|segment| segment == "." || segment == "..") {
-        return value.to_string();
+        return Cow::Borrowed(value);
     }
     let encoded = if already_encoded {
-        value.to_string()
+        Cow::Borrowed(value)
     } else {
-        percent_encoding::utf8_percent_encode(value, SEGMENT).to_string()
+        Cow::from(percent_encoding::utf8_percent_encode(value, SEGMENT))
     };
-    encoded
+    let encoded: Vec<&str> = encoded
         .split('/')
         .map(|segment| match segment {
             "." => "%2E",
             ".." => "%2E%2E",
             other => other,
         })
-        .collect::<Vec<_>>()
-        .join("/")
+        .collect();
+    Cow::Owned(encoded.join("/"))
 }
 
 // === integration response → method response ===
@@ -1378,6 +1427,42 @@ async fn respond_with_transform(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_headers_forward_the_clients_less_dropped_and_mapped_ones() {
+        let mut client = HeaderMap::new();
+        for (k, v) in [
+            ("host", "client.example"),
+            ("x-custom", "kept"),
+            ("x-stage", "spoofed"),
+            ("x-amzn-apigateway-api-id", "spoofed"),
+            ("te", "trailers"),
+            ("content-length", "3"),
+            ("x-custom", "twice"),
+        ] {
+            client.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let api_id = HeaderValue::from_static("abc");
+        let mut headers = BackendHeaders { client: Some(&client), set: Vec::new(), api_id: &api_id };
+        headers.set("X-Stage", "prod").unwrap();
+        headers.set("x-stage", "beta").unwrap(); // the last mapping of a name wins
+        headers.set("Connection", "close").unwrap(); // never sent (§0.3)
+        assert!(headers.set("bad header", "v").is_err());
+        assert!(!headers.has_host());
+        let mut out = Vec::new();
+        headers.write_to(&mut HeadWriter::new(&mut out));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "x-custom: kept\r\nx-custom: twice\r\nx-stage: beta\r\nx-amzn-apigateway-api-id: abc\r\n"
+        );
+        // Mapped only (HTTP): none of the client's.
+        let mut headers = BackendHeaders { client: None, set: Vec::new(), api_id: &api_id };
+        headers.set("Host", "backend.example").unwrap();
+        assert!(headers.has_host());
+        let mut out = Vec::new();
+        headers.write_to(&mut HeadWriter::new(&mut out));
+        assert_eq!(String::from_utf8(out).unwrap(), "host: backend.example\r\nx-amzn-apigateway-api-id: abc\r\n");
+    }
 
     #[test]
     fn method_arns() {

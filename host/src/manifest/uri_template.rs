@@ -2,7 +2,9 @@
 //! when the manifest is loaded, so that a request only fills them in.
 
 use http::Uri;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, Scheme};
+
+use crate::http_client::Target;
 
 /// A piece of an integration URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +54,18 @@ impl UriTemplate {
     /// Fills in the template: `stage_variable` and `path_value` give the values of
     /// `${stageVariables.x}` and `{x}` (a placeholder without a value stays as written), and
     /// `query` (already encoded, possibly empty) is appended to the URL's own query.
+    ///
+    /// When the origin is literal text (parsed once at load), the path and query are only
+    /// checked for what cannot go on a request line (spaces and control characters: values
+    /// from the request were checked when its URI was parsed, mapped values are
+    /// percent-encoded) and cut at a `#`, as a URL parser does; otherwise the whole URL is
+    /// parsed.
     pub fn render<'a, 'b>(
         &self,
         stage_variable: impl Fn(&str) -> Option<&'a str>,
         path_value: impl Fn(&str) -> Option<&'b str>,
         query: &str,
-    ) -> Result<Uri, String> {
+    ) -> Result<Target, String> {
         let mut out = String::with_capacity(self.source.len() + query.len() + 32);
         for piece in &self.pieces {
             match piece {
@@ -80,18 +88,21 @@ impl UriTemplate {
         }
         match &self.origin {
             Some((scheme, authority)) => {
+                if let Some(fragment) = out.find('#') {
+                    out.truncate(fragment);
+                }
+                if out.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                    return Err(format!("integration URL `{}`: invalid uri character", self.source));
+                }
                 if !out.starts_with('/') {
                     out.insert(0, '/');
                 }
-                let path_and_query = PathAndQuery::from_maybe_shared(bytes::Bytes::from(out))
-                    .map_err(|e| format!("integration URL `{}`: {e}", self.source))?;
-                let mut parts = http::uri::Parts::default();
-                parts.scheme = Some(scheme.clone());
-                parts.authority = Some(authority.clone());
-                parts.path_and_query = Some(path_and_query);
-                Uri::from_parts(parts).map_err(|e| format!("integration URL `{}`: {e}", self.source))
+                Ok(Target { scheme: scheme.clone(), authority: authority.clone(), path_and_query: out })
             }
-            None => out.parse().map_err(|e| format!("integration URL `{out}`: {e}")),
+            None => {
+                let uri: Uri = out.parse().map_err(|e| format!("integration URL `{out}`: {e}"))?;
+                Target::from_uri(&uri).map_err(|e| format!("integration URL `{out}`: {e}"))
+            }
         }
     }
 }
@@ -145,7 +156,7 @@ mod tests {
             "id" => Some("7"),
             _ => None,
         };
-        UriTemplate::parse(t).render(stage, path, query).map(|u| u.to_string())
+        UriTemplate::parse(t).render(stage, path, query).map(|t| t.to_string())
     }
 
     #[test]
@@ -174,5 +185,10 @@ mod tests {
         // Load-time checks map every placeholder; one without a value would go out as written.
         assert_eq!(render("http://h/{missing}", "").unwrap(), "http://h/{missing}");
         assert_eq!(render("http://h/a b", "").unwrap_err(), "integration URL `http://h/a b`: invalid uri character");
+        assert!(render("http://h/{id}\r\nx: y", "").is_err());
+        assert_eq!(render("http://h/x#frag?q", "").unwrap(), "http://h/x");
+        assert_eq!(render("${stageVariables.v}/x", "").unwrap_err(), "integration URL `2/x`: invalid format");
+        let relative = "integration URL `/2`: unsupported URL scheme in `/2` (only http:// is supported)";
+        assert_eq!(render("/${stageVariables.v}", "").unwrap_err(), relative);
     }
 }

@@ -385,7 +385,7 @@ async fn write_response(
             Some(0) if head_request => {}
             Some(n) => {
                 out.extend_from_slice(b"content-length: ");
-                out.extend_from_slice(n.to_string().as_bytes());
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
             None if version == Version::HTTP_11 => {
