@@ -410,24 +410,32 @@ fn validate_body(
 /// Checks made before anything else: framing and `Host`.
 fn edge_checks(req: &Request<RequestBody>, snapshot: &Snapshot, conn: ConnInfo) -> Result<(), GatewayError> {
     let bad = |m: &str| GatewayError::new(ResponseType::EdgeBadRequest, m).closing();
-    let headers = req.headers();
-    let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    // One pass over the headers (no lookups by name).
+    let (mut header_bytes, mut hosts, mut te, mut length) = (0, 0, false, None);
+    for (name, value) in req.headers() {
+        header_bytes += name.as_str().len() + value.len() + 4;
+        if name == header::HOST {
+            hosts += 1;
+        } else if name == header::TRANSFER_ENCODING {
+            te = true;
+        } else if name == header::CONTENT_LENGTH {
+            length.get_or_insert(value);
+        }
+    }
     if header_bytes > snapshot.config.limits.max_header_bytes {
         return Err(GatewayError::new(ResponseType::EdgeHeadersTooLarge, "Request Header Fields Too Large").closing());
     }
     if req.version() < http::Version::HTTP_2 {
-        match headers.get_all(header::HOST).iter().count() {
+        match hosts {
             0 if req.version() == http::Version::HTTP_11 => return Err(bad("Missing Host header")),
             0 | 1 => {}
             _ => return Err(bad("Multiple Host headers")),
         }
     }
-    if conn.framing_conflict
-        || (headers.contains_key(header::TRANSFER_ENCODING) && headers.contains_key(header::CONTENT_LENGTH))
-    {
+    if conn.framing_conflict || (te && length.is_some()) {
         return Err(bad("Both Content-Length and Transfer-Encoding"));
     }
-    if let Some(len) = headers.get(header::CONTENT_LENGTH) {
+    if let Some(len) = length {
         let len: u64 = len.to_str().ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("Invalid Content-Length"))?;
         if len > snapshot.config.limits.max_body_bytes {
             return Err(GatewayError::new(ResponseType::RequestTooLarge, "Request Entity Too Large").closing());

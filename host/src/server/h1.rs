@@ -353,9 +353,6 @@ async fn write_response(
 ) -> bool {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
-    for value in &parts.headers.get_all(header::CONNECTION) {
-        crate::h1::apply_connection_tokens(value.as_bytes(), Version::HTTP_11, &mut keep_alive);
-    }
     let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -363,16 +360,23 @@ async fn write_response(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
+    // One pass over the headers (no lookups by name): the framing is the server's to write.
+    let mut has_date = false;
     for (name, value) in &parts.headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
+        if name == header::CONNECTION {
+            crate::h1::apply_connection_tokens(value.as_bytes(), Version::HTTP_11, &mut keep_alive);
             continue;
         }
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        has_date |= name == header::DATE;
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !parts.headers.contains_key(header::DATE) {
+    if !has_date {
         out.extend_from_slice(b"date: ");
         push_date(&mut out);
         out.extend_from_slice(b"\r\n");
