@@ -89,12 +89,33 @@ pub struct StateStore {
 
 const TREE_PREFIX: &str = "plugin/";
 
+/// How long [`StateStore::open`] waits for another store's lock on the directory to go.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// sled reports a held lock only as an I/O error with this message (sled 0.34, `config.rs`).
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
 impl StateStore {
     /// Opens (or creates) the database in `dir`. sled replays its log on open, so a store
     /// killed mid-write opens with every flushed write in place.
+    ///
+    /// Only one store can hold a directory. sled lets go of its file lock from background
+    /// threads shortly after the last handle of a store is dropped, so a store reopened in the
+    /// same process (a gateway rebuilt on the same `state_dir`) may find it still held: `open`
+    /// waits up to [`LOCK_WAIT`] for it before failing with sled's "could not acquire lock".
     pub fn open(dir: &Path, limits: StateLimits) -> anyhow::Result<StateStore> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new().path(dir).open()?;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Err(sled::Error::Io(e)) if is_lock_held(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => break other?,
+            }
+        };
         Ok(StateStore { db, limits, usage: Arc::default() })
     }
 
@@ -417,19 +438,11 @@ mod quota_and_sweep_tests {
         ns.set("b", &[0; 50], None).await.unwrap();
         assert!(ns.delete("a").await.unwrap());
         assert_eq!(ns.usage(), 59);
-        // The count survives reopening. sled's background threads let go of the database's
-        // file lock shortly after the last handle is dropped, not always at once.
+        // The count survives reopening.
         drop(ns);
         drop(store);
-        let mut reopened = StateStore::open(dir.path(), StateLimits::default());
-        for _ in 0..100 {
-            if reopened.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            reopened = StateStore::open(dir.path(), StateLimits::default());
-        }
-        assert_eq!(reopened.unwrap().namespace("q", 100).unwrap().usage(), 59);
+        let reopened = StateStore::open(dir.path(), StateLimits::default()).unwrap();
+        assert_eq!(reopened.namespace("q", 100).unwrap().usage(), 59);
     }
 
     #[tokio::test]
@@ -456,8 +469,11 @@ mod concurrent_open_tests {
     async fn a_second_open_of_a_live_store_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _a = StateStore::open(dir.path(), StateLimits::default()).unwrap();
+        let started = std::time::Instant::now();
         let err = StateStore::open(dir.path(), StateLimits::default()).err().expect("second open must fail");
         assert!(format!("{err:#}").contains("could not acquire lock"), "{err:#}");
+        // It waited for the lock to go, then gave up.
+        assert!(started.elapsed() >= LOCK_WAIT, "{:?}", started.elapsed());
     }
 }
 
