@@ -116,15 +116,68 @@ impl Default for ClientSettings {
 /// header map twice.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseHeaderRules {
-    /// Headers left out of the response.
-    pub drop: &'static [HeaderName],
-    /// Headers given another name: `(from, to)`.
-    pub rename: &'static [(HeaderName, HeaderName)],
+    /// Headers left out of the response, by their names in lower case.
+    pub drop: &'static [&'static str],
+    /// Headers given another name: `(from, to)`, `from` in lower case.
+    pub rename: &'static [(&'static str, HeaderName)],
+    /// Leave the headers as the text of their lines, a [`RawHeaders`] in the response's
+    /// extensions, instead of a header map: for a response that is only relayed. `drop` must
+    /// then cover what a relayed head must not carry as it is (see [`RawHeaders`]).
+    pub raw: bool,
 }
 
 impl ResponseHeaderRules {
     /// Every header as the backend sent it.
-    pub const NONE: ResponseHeaderRules = ResponseHeaderRules { drop: &[], rename: &[] };
+    pub const NONE: ResponseHeaderRules = ResponseHeaderRules { drop: &[], rename: &[], raw: false };
+}
+
+/// Response headers kept as the text of their lines, `name: value\r\n` each, in the order and
+/// the letter case the backend sent them, after the [`ResponseHeaderRules`] that asked for
+/// them dropped and renamed some. Names and values were checked as the head was parsed (the
+/// same characters `HeaderName` and `HeaderValue` allow). A relayed response carries them in
+/// its extensions and an empty header map, so that the HTTP/1.1 writer copies them in one
+/// piece; anything that needs them as a map calls [`RawHeaders::append_to`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawHeaders(Vec<u8>);
+
+impl RawHeaders {
+    /// The header lines, each ending in CRLF.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The headers as `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.0.split(|b| *b == b'\n').filter_map(|line| {
+            let line = line.strip_suffix(b"\r")?;
+            let colon = line.iter().position(|b| *b == b':')?;
+            Some((&line[..colon], line[colon + 1..].trim_ascii_start()))
+        })
+    }
+
+    /// Adds a header line; `false` (and nothing added) when `value` has a character a header
+    /// value cannot have.
+    pub fn append(&mut self, name: &HeaderName, value: &[u8]) -> bool {
+        // Every byte looked at (no early exit), which the compiler turns into a few wide steps.
+        if !value.iter().fold(true, |ok, &b| ok & (b == b'\t' || (b >= b' ' && b != 0x7f))) {
+            return false;
+        }
+        self.0.extend_from_slice(name.as_str().as_bytes());
+        self.0.extend_from_slice(b": ");
+        self.0.extend_from_slice(value);
+        self.0.extend_from_slice(b"\r\n");
+        true
+    }
+
+    /// Appends the headers to `map` (names in lower case).
+    pub fn append_to(&self, map: &mut HeaderMap) {
+        for (name, value) in self.iter() {
+            // Both were checked when the head was parsed.
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), http::HeaderValue::from_bytes(value)) {
+                map.append(name, value);
+            }
+        }
+    }
 }
 
 /// The pooled HTTP/1.1 client. Cheap to clone (one pool shared by every clone).
@@ -294,6 +347,9 @@ impl HttpClient {
         *resp.status_mut() = head.status;
         *resp.version_mut() = head.version;
         *resp.headers_mut() = head.headers;
+        if let Some(raw) = head.raw {
+            resp.extensions_mut().insert(raw);
+        }
         Ok(resp)
     }
 
@@ -560,6 +616,8 @@ struct Head {
     status: StatusCode,
     version: Version,
     headers: HeaderMap,
+    /// The headers, when the rules asked for them as lines (`headers` is then empty).
+    raw: Option<RawHeaders>,
     content_length: Option<u64>,
     chunked: bool,
     keep_alive: bool,
@@ -622,38 +680,57 @@ fn parse_head(bytes: &[u8], rules: ResponseHeaderRules) -> Result<Option<(usize,
     };
     let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let version = if resp.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    let mut headers = HeaderMap::with_capacity(resp.headers.len() + 2);
+    let mut headers = HeaderMap::new();
+    // Lines at most as long as the head's, but for renamed names, and room for a few more
+    // (the gateway adds its request id).
+    let mut raw = Vec::new();
+    if rules.raw {
+        raw.reserve(used + 128);
+    } else {
+        headers.reserve(resp.headers.len() + 2);
+    }
     let mut content_length = None;
     let (mut chunked, mut te) = (false, false);
     let mut keep_alive = version == Version::HTTP_11;
     // Header values share one copy of the head.
-    let shared = Bytes::copy_from_slice(&bytes[..used]);
+    let shared = if rules.raw { Bytes::new() } else { Bytes::copy_from_slice(&bytes[..used]) };
     let invalid = |what: &str| ClientError::Protocol(format!("invalid header {what}"));
     for h in resp.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| invalid(h.name))?;
-        let value = h1::shared_value(&shared, bytes.as_ptr(), h.value).ok_or_else(|| invalid(h.name))?;
-        if name == header::CONTENT_LENGTH {
+        // Names compared as text: a relayed head builds no `HeaderName`s.
+        let is = |lower: &&str| token_is(h.name.as_bytes(), lower.as_bytes());
+        if token_is(h.name.as_bytes(), b"content-length") {
             let n = h1::content_length(h.value).ok_or_else(|| invalid(h.name))?;
             if content_length.is_some_and(|m| m != n) {
                 return Err(ClientError::Protocol("conflicting Content-Length headers".into()));
             }
             content_length = Some(n);
-        } else if name == header::TRANSFER_ENCODING {
+        } else if token_is(h.name.as_bytes(), b"transfer-encoding") {
             // Chunked when it is the final coding; anything else is read until close.
             te = true;
             chunked = h1::is_chunked(h.value);
             if !chunked {
                 keep_alive = false;
             }
-        } else if name == header::CONNECTION {
+        } else if token_is(h.name.as_bytes(), b"connection") {
             h1::apply_connection_tokens(h.value, version, &mut keep_alive);
         }
-        if rules.drop.contains(&name) {
+        if rules.drop.iter().any(is) {
             continue;
         }
-        match rules.rename.iter().find(|(from, _)| *from == name) {
-            Some((_, to)) => headers.append(to.clone(), value),
-            None => headers.append(name, value),
+        let renamed = rules.rename.iter().find(|(from, _)| is(from)).map(|(_, to)| to);
+        if rules.raw {
+            // httparse allowed only token characters in the name and only what
+            // `HeaderValue` allows in the value.
+            raw.extend_from_slice(renamed.map_or(h.name.as_bytes(), |to| to.as_str().as_bytes()));
+            raw.extend_from_slice(b": ");
+            raw.extend_from_slice(h.value);
+            raw.extend_from_slice(b"\r\n");
+            continue;
+        }
+        let value = h1::shared_value(&shared, bytes.as_ptr(), h.value).ok_or_else(|| invalid(h.name))?;
+        match renamed {
+            Some(to) => headers.append(to.clone(), value),
+            None => headers.append(HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| invalid(h.name))?, value),
         };
     }
     if te {
@@ -663,7 +740,34 @@ fn parse_head(bytes: &[u8], rules: ResponseHeaderRules) -> Result<Option<(usize,
             keep_alive = false;
         }
     }
-    Ok(Some((used, Head { status, version, headers, content_length, chunked, keep_alive })))
+    let raw = rules.raw.then_some(RawHeaders(raw));
+    Ok(Some((used, Head { status, version, headers, raw, content_length, chunked, keep_alive })))
+}
+
+/// Whether the header name `token` (checked by httparse: token characters only) is `lower`,
+/// letters in any case. `lower` has only lower-case letters, digits and `-`: for those, a
+/// token character with the 0x20 bit set is equal only to the same character in either case
+/// (the bytes that differ from one of them in that bit alone are control characters), so the
+/// comparison is eight bytes at a time, the last eight overlapping.
+#[inline]
+fn token_is(token: &[u8], lower: &[u8]) -> bool {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let n = token.len();
+    if n != lower.len() {
+        return false;
+    }
+    if n < 8 {
+        return token.iter().zip(lower).all(|(t, l)| t | 0x20 == *l);
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(*s[i..].first_chunk::<8>().expect("eight bytes from i"));
+    let mut i = 0;
+    while i + 8 < n {
+        if word(token, i) | CASE != word(lower, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(token, n - 8) | CASE == word(lower, n - 8)
 }
 
 /// A response body, read from the backend connection as it is polled. When it has been read
@@ -958,14 +1062,34 @@ mod tests {
         (raw.as_bytes().to_vec(), close)
     }
 
+    #[test]
+    fn token_is_compares_names_in_any_case() {
+        for lower in ["te", "date", "trailer", "location", "keep-alive", "content-length", "transfer-encoding"] {
+            assert!(token_is(lower.as_bytes(), lower.as_bytes()));
+            assert!(token_is(lower.to_ascii_uppercase().as_bytes(), lower.as_bytes()));
+            // One character off, anywhere: before, inside and in the overlapping last eight.
+            for i in 0..lower.len() {
+                let mut other = lower.as_bytes().to_vec();
+                other[i] = if other[i] == b'x' { b'y' } else { b'x' };
+                assert!(!token_is(&other, lower.as_bytes()), "{}", String::from_utf8_lossy(&other));
+            }
+            assert!(!token_is(format!("{lower}s").as_bytes(), lower.as_bytes()));
+        }
+        // Token characters that differ from `-` or a digit only in the 0x20 bit do not exist;
+        // these differ in another bit.
+        assert!(!token_is(b"content_length", b"content-length"));
+        assert!(token_is(b"X-Amzn-1", b"x-amzn-1"));
+        assert!(!token_is(b"x-amzn-2", b"x-amzn-1"));
+    }
+
     #[tokio::test]
     async fn response_header_rules_drop_and_rename_after_framing_is_read() {
-        static DROP: [HeaderName; 1] = [HeaderName::from_static("keep-alive")];
-        static RENAME: [(HeaderName, HeaderName); 2] = [
-            (header::CONTENT_LENGTH, HeaderName::from_static("x-length")),
-            (header::CONNECTION, HeaderName::from_static("x-connection")),
+        static DROP: [&str; 1] = ["keep-alive"];
+        static RENAME: [(&str, HeaderName); 2] = [
+            ("content-length", HeaderName::from_static("x-length")),
+            ("connection", HeaderName::from_static("x-connection")),
         ];
-        let rules = ResponseHeaderRules { drop: &DROP, rename: &RENAME };
+        let rules = ResponseHeaderRules { drop: &DROP, rename: &RENAME, raw: false };
         let (addr, accepted) = scripted(|n, _| {
             reply(
                 &format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\nX-N: {n}\r\nX-N: again\r\nConnection: close\r\n\r\nok"),
@@ -996,6 +1120,28 @@ mod tests {
         let resp = client.request(req).await.unwrap();
         assert_eq!(resp.headers().get(header::CONTENT_LENGTH).unwrap(), "2");
         assert_eq!(resp.headers().get("keep-alive").unwrap(), "timeout=5");
+        assert!(resp.extensions().get::<RawHeaders>().is_none());
+
+        // As lines: the same rules, in the backend's order and letter case, and no map.
+        let raw_rules = ResponseHeaderRules { raw: true, ..rules };
+        let mut req = Request::new(full_body(Bytes::new()));
+        *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        let resp = client.request_with(req, raw_rules).await.unwrap();
+        assert!(resp.headers().is_empty());
+        let mut raw = resp.extensions().get::<RawHeaders>().unwrap().clone();
+        assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "ok");
+        assert_eq!(
+            std::str::from_utf8(raw.as_bytes()).unwrap(),
+            "x-length: 2\r\nX-N: 3\r\nX-N: again\r\nx-connection: close\r\n"
+        );
+        assert!(raw.append(&HeaderName::from_static("x-more"), b"1"));
+        assert!(!raw.append(&HeaderName::from_static("x-bad"), b"a\r\nb"));
+        let mut map = HeaderMap::new();
+        raw.append_to(&mut map);
+        assert_eq!(map.len(), 5);
+        assert_eq!(map["x-length"], "2");
+        assert_eq!(map.get_all("x-n").iter().collect::<Vec<_>>(), ["3", "again"]);
+        assert_eq!(map["x-more"], "1");
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use crate::body::{BodyError, BodyOutcome, GuardedBody, RequestBody};
 use crate::gateway::{Api, CachedDecision, Snapshot, VTL_PLUGIN};
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::http_client::{
-    ClientBody, GatewayBody, HeadWriter, HeaderLines, ResponseHeaderRules, Target, empty_body, full_body,
+    ClientBody, GatewayBody, HeadWriter, HeaderLines, RawHeaders, ResponseHeaderRules, Target, empty_body, full_body,
 };
 use crate::manifest::{
     Authorization, AuthorizerDef, AuthorizerKind, BodyPath, ContentHandling, IdentitySource, IntegrationDef,
@@ -65,11 +65,11 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 ];
 
 /// Backend response headers that come back renamed `x-amzn-Remapped-<Name>` (spec §0.3).
-static REMAPPED_RESPONSE_HEADERS: [(HeaderName, HeaderName); 4] = [
-    (header::CONNECTION, HeaderName::from_static("x-amzn-remapped-connection")),
-    (header::CONTENT_LENGTH, HeaderName::from_static("x-amzn-remapped-content-length")),
-    (header::DATE, HeaderName::from_static("x-amzn-remapped-date")),
-    (header::SERVER, HeaderName::from_static("x-amzn-remapped-server")),
+static REMAPPED_RESPONSE_HEADERS: [(&str, HeaderName); 4] = [
+    ("connection", HeaderName::from_static("x-amzn-remapped-connection")),
+    ("content-length", HeaderName::from_static("x-amzn-remapped-content-length")),
+    ("date", HeaderName::from_static("x-amzn-remapped-date")),
+    ("server", HeaderName::from_static("x-amzn-remapped-server")),
 ];
 
 /// Method response headers API Gateway renames `x-amzn-Remapped-<Name>` when a mapping,
@@ -115,18 +115,17 @@ fn set_response_header(headers: &mut HeaderMap, name: &str, value: &str, append:
     true
 }
 
-/// Backend response headers that describe the backend connection only.
-static HOP_BY_HOP_RESPONSE_HEADERS: [HeaderName; 5] = [
-    header::TRANSFER_ENCODING,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TRAILER,
-    header::UPGRADE,
-];
+/// What HTTP_PROXY drops from the backend's response headers: the hop-by-hop ones, and
+/// `x-amzn-RequestId`, which is the gateway's (its own replaces the backend's).
+static PROXY_DROPPED_RESPONSE_HEADERS: [&str; 6] =
+    ["transfer-encoding", "keep-alive", "proxy-connection", "trailer", "upgrade", "x-amzn-requestid"];
 
 /// What HTTP_PROXY does to the backend's response headers, applied as the client reads them.
+/// They stay the text of their lines ([`crate::http_client::RawHeaders`]), which the HTTP/1.1
+/// writer copies as they are: with the framing headers, `Connection` and `Date` renamed and
+/// the hop-by-hop ones dropped, nothing in them is the server's to write.
 static PROXY_RESPONSE_HEADERS: ResponseHeaderRules =
-    ResponseHeaderRules { drop: &HOP_BY_HOP_RESPONSE_HEADERS, rename: &REMAPPED_RESPONSE_HEADERS };
+    ResponseHeaderRules { drop: &PROXY_DROPPED_RESPONSE_HEADERS, rename: &REMAPPED_RESPONSE_HEADERS, raw: true };
 
 /// Handles one request on `snapshot`; never fails: errors become gateway responses.
 pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: ConnInfo) -> Response<GatewayBody> {
@@ -142,7 +141,11 @@ pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: Co
         Ok(resp) => resp,
         Err(failed) => failed.into_response(request_id),
     };
-    if let Ok(v) = HeaderValue::from_str(request_id) {
+    // A relayed response's headers are lines (`RawHeaders`), the backend's own request id
+    // already dropped from them.
+    if let Some(raw) = resp.extensions_mut().get_mut::<RawHeaders>() {
+        raw.append(&X_AMZN_REQUESTID, request_id.as_bytes());
+    } else if let Ok(v) = HeaderValue::from_str(request_id) {
         resp.headers_mut().insert(X_AMZN_REQUESTID, v);
     }
     if let Some((started, method, path)) = access {
@@ -1255,6 +1258,8 @@ async fn http_proxy(
     let mut response = Response::new(body.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed());
     *response.status_mut() = parts.status;
     *response.headers_mut() = parts.headers;
+    // The backend's headers, as lines (`RawHeaders`).
+    *response.extensions_mut() = parts.extensions;
     Ok(response)
 }
 

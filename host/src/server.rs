@@ -27,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::body::RequestBody;
 use crate::gateway::Gateway;
 use crate::gateway_response::{GatewayError, ResponseType};
+use crate::http_client::RawHeaders;
 use crate::manifest::schema::EdgeLimits;
 use crate::manifest::{Listener, TlsFiles};
 use crate::pipeline::{self, ConnInfo};
@@ -232,7 +233,11 @@ async fn drive_h2<T>(
         let guard = InFlight::enter(&svc_in_flight, &svc_activity);
         async move {
             let req = req.map(RequestBody::Http2);
-            let resp = pipeline::handle(snapshot, req, ConnInfo { remote, framing_conflict: false }).await;
+            let mut resp = pipeline::handle(snapshot, req, ConnInfo { remote, framing_conflict: false }).await;
+            // hyper writes the header map only.
+            if let Some(raw) = resp.extensions_mut().remove::<RawHeaders>() {
+                raw.append_to(resp.headers_mut());
+            }
             drop(guard);
             Ok::<_, Infallible>(resp)
         }

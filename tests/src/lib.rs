@@ -255,6 +255,8 @@ async fn backend_handler(req: Request<Incoming>) -> Result<Response<GatewayBody>
     h.insert("content-type", "application/json".parse().unwrap());
     h.insert("server", "test-backend".parse().unwrap());
     h.insert("x-backend", "yes".parse().unwrap());
+    // A gateway answers with its own request id in place of this one.
+    h.insert("x-amzn-requestid", "from-backend".parse().unwrap());
     h.append("set-cookie", "a=1".parse().unwrap());
     h.append("set-cookie", "b=2".parse().unwrap());
     Ok(resp)

@@ -40,7 +40,7 @@ use crate::body::RequestBody;
 use crate::gateway::Gateway;
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::h1::{Chunked, Decoded, Decoder, ReadBuffer};
-use crate::http_client::GatewayBody;
+use crate::http_client::{GatewayBody, RawHeaders};
 use crate::manifest::schema::EdgeLimits;
 use crate::pipeline::{self, ConnInfo};
 
@@ -375,6 +375,10 @@ async fn write_response(
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    // A relayed response's headers, as lines that need no checks (`RawHeaders`).
+    if let Some(raw) = parts.extensions.get::<RawHeaders>() {
+        out.extend_from_slice(raw.as_bytes());
     }
     if !has_date {
         out.extend_from_slice(b"date: ");
