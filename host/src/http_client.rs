@@ -120,9 +120,9 @@ pub struct ResponseHeaderRules {
     pub drop: &'static [&'static str],
     /// Headers given another name: `(from, to)`, `from` in lower case.
     pub rename: &'static [(&'static str, HeaderName)],
-    /// Leave the headers as the text of their lines, a [`RawHeaders`] in the response's
-    /// extensions, instead of a header map: for a response that is only relayed. `drop` must
-    /// then cover what a relayed head must not carry as it is (see [`RawHeaders`]).
+    /// Leave the headers as the text of their lines, a [`RawHeaders`] the body hands over
+    /// ([`ClientBody::take_header_lines`]), instead of a header map: for a response that is
+    /// only relayed. `drop` must then cover what a relayed head must not carry as it is.
     pub raw: bool,
 }
 
@@ -134,9 +134,10 @@ impl ResponseHeaderRules {
 /// Response headers kept as the text of their lines, `name: value\r\n` each, in the order and
 /// the letter case the backend sent them, after the [`ResponseHeaderRules`] that asked for
 /// them dropped and renamed some. Names and values were checked as the head was parsed (the
-/// same characters `HeaderName` and `HeaderValue` allow). A relayed response carries them in
-/// its extensions and an empty header map, so that the HTTP/1.1 writer copies them in one
-/// piece; anything that needs them as a map calls [`RawHeaders::append_to`].
+/// same characters `HeaderName` and `HeaderValue` allow). The pipeline's relayed response
+/// carries them beside an empty header map (`pipeline::MethodResponse`), so that the HTTP/1.1
+/// writer copies them in one piece; anything that needs them as a map calls
+/// [`RawHeaders::append_to`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawHeaders(Vec<u8>);
 
@@ -341,15 +342,13 @@ impl HttpClient {
             decoder,
             reusable: reusable && decoder != Decoder::UntilClose,
             pool: Some((self.clone(), authority.clone())),
+            header_lines: head.raw,
         };
         body.finish_if_done();
         let mut resp = Response::new(body);
         *resp.status_mut() = head.status;
         *resp.version_mut() = head.version;
         *resp.headers_mut() = head.headers;
-        if let Some(raw) = head.raw {
-            resp.extensions_mut().insert(raw);
-        }
         Ok(resp)
     }
 
@@ -778,6 +777,8 @@ pub struct ClientBody {
     decoder: Decoder,
     reusable: bool,
     pool: Option<(HttpClient, Authority)>,
+    /// The response's headers, when its rules asked for them as lines.
+    header_lines: Option<RawHeaders>,
 }
 
 impl std::fmt::Debug for ClientBody {
@@ -787,6 +788,13 @@ impl std::fmt::Debug for ClientBody {
 }
 
 impl ClientBody {
+    /// The response's headers as lines, when [`ResponseHeaderRules::raw`] asked for them so
+    /// (the response's header map is then empty). They come with the body so that a relayed
+    /// response carries them without a second allocation (`http::Extensions` would box them).
+    pub fn take_header_lines(&mut self) -> Option<RawHeaders> {
+        self.header_lines.take()
+    }
+
     /// At the end of the body: the connection goes back to the pool when it can be reused
     /// (nothing unread left on it).
     fn finish_if_done(&mut self) {
@@ -1120,7 +1128,7 @@ mod tests {
         let resp = client.request(req).await.unwrap();
         assert_eq!(resp.headers().get(header::CONTENT_LENGTH).unwrap(), "2");
         assert_eq!(resp.headers().get("keep-alive").unwrap(), "timeout=5");
-        assert!(resp.extensions().get::<RawHeaders>().is_none());
+        assert!(resp.into_body().take_header_lines().is_none());
 
         // As lines: the same rules, in the backend's order and letter case, and no map.
         let raw_rules = ResponseHeaderRules { raw: true, ..rules };
@@ -1128,8 +1136,9 @@ mod tests {
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
         let resp = client.request_with(req, raw_rules).await.unwrap();
         assert!(resp.headers().is_empty());
-        let mut raw = resp.extensions().get::<RawHeaders>().unwrap().clone();
-        assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "ok");
+        let mut body = resp.into_body();
+        let mut raw = body.take_header_lines().unwrap();
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "ok");
         assert_eq!(
             std::str::from_utf8(raw.as_bytes()).unwrap(),
             "x-length: 2\r\nX-N: 3\r\nX-N: again\r\nx-connection: close\r\n"

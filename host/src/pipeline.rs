@@ -127,8 +127,36 @@ static PROXY_DROPPED_RESPONSE_HEADERS: [&str; 6] =
 static PROXY_RESPONSE_HEADERS: ResponseHeaderRules =
     ResponseHeaderRules { drop: &PROXY_DROPPED_RESPONSE_HEADERS, rename: &REMAPPED_RESPONSE_HEADERS, raw: true };
 
+/// The pipeline's answer to one request: the method response and, for a relayed one
+/// (HTTP_PROXY), the backend's header lines that go with its head.
+#[derive(Debug)]
+pub struct MethodResponse {
+    /// Status, the gateway's headers and the body.
+    pub response: Response<GatewayBody>,
+    /// The backend's headers as lines ([`RawHeaders`]), apart from `response`'s header map,
+    /// so that the HTTP/1.1 writer copies them as they are.
+    pub backend_headers: Option<RawHeaders>,
+}
+
+impl MethodResponse {
+    /// The response with the backend's headers, if any, in its header map.
+    pub fn into_response(self) -> Response<GatewayBody> {
+        let mut response = self.response;
+        if let Some(lines) = self.backend_headers {
+            lines.append_to(response.headers_mut());
+        }
+        response
+    }
+}
+
+impl From<Response<GatewayBody>> for MethodResponse {
+    fn from(response: Response<GatewayBody>) -> Self {
+        MethodResponse { response, backend_headers: None }
+    }
+}
+
 /// Handles one request on `snapshot`; never fails: errors become gateway responses.
-pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: ConnInfo) -> Response<GatewayBody> {
+pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: ConnInfo) -> MethodResponse {
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
     // What the access log needs after the request is gone, kept only when it is written.
@@ -137,16 +165,21 @@ pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: Co
     // Boxed: the request's state lives on the heap for its whole life instead of inside this
     // future, which the connection would otherwise move, at its full size, every time it
     // starts a request (bench/PROFILE.md, session 7).
-    let mut resp = match Box::pin(run(&snapshot, req, conn, request_id)).await {
-        Ok(resp) => resp,
-        Err(failed) => failed.into_response(request_id),
+    let mut answer = match Box::pin(run(&snapshot, req, conn, request_id)).await {
+        Ok(answer) => answer,
+        Err(failed) => failed.into_response(request_id).into(),
     };
-    // A relayed response's headers are lines (`RawHeaders`), the backend's own request id
-    // already dropped from them.
-    if let Some(raw) = resp.extensions_mut().get_mut::<RawHeaders>() {
-        raw.append(&X_AMZN_REQUESTID, request_id.as_bytes());
-    } else if let Ok(v) = HeaderValue::from_str(request_id) {
-        resp.headers_mut().insert(X_AMZN_REQUESTID, v);
+    // A relayed response's headers are lines, the backend's own request id already dropped
+    // from them.
+    match &mut answer.backend_headers {
+        Some(lines) => {
+            lines.append(&X_AMZN_REQUESTID, request_id.as_bytes());
+        }
+        None => {
+            if let Ok(v) = HeaderValue::from_str(request_id) {
+                answer.response.headers_mut().insert(X_AMZN_REQUESTID, v);
+            }
+        }
     }
     if let Some((started, method, path)) = access {
         tracing::info!(
@@ -155,11 +188,11 @@ pub async fn handle(snapshot: Arc<Snapshot>, req: Request<RequestBody>, conn: Co
             ip = %conn.remote.ip(),
             method = %method,
             path = %path,
-            status = resp.status().as_u16(),
+            status = answer.response.status().as_u16(),
             latency_us = started.elapsed().as_micros() as u64,
         );
     }
-    resp
+    answer
 }
 
 /// The state of one request as it moves through the phases.
@@ -244,7 +277,7 @@ async fn run<'a>(
     req: Request<RequestBody>,
     conn: ConnInfo,
     request_id: &'a str,
-) -> Result<Response<GatewayBody>, Failed<'a>> {
+) -> Result<MethodResponse, Failed<'a>> {
     edge_checks(&req, snapshot, conn)?;
     let (parts, body) = req.into_parts();
     let api = find_api(snapshot, &parts).ok_or_else(GatewayError::missing_token)?;
@@ -284,7 +317,7 @@ fn find_api<'a>(snapshot: &'a Snapshot, parts: &http::request::Parts) -> Option<
 }
 
 /// Authorization, validation, and the integration with its request and response mapping.
-async fn phases(ctx: &mut RequestCtx<'_>, body: RequestBody) -> Result<Response<GatewayBody>, GatewayError> {
+async fn phases(ctx: &mut RequestCtx<'_>, body: RequestBody) -> Result<MethodResponse, GatewayError> {
     let snapshot = ctx.snapshot;
     // The futures of plugin calls are large; boxed, they are not part of (and copied with) every
     // request's future, only of the requests that make them.
@@ -323,15 +356,15 @@ async fn phases(ctx: &mut RequestCtx<'_>, body: RequestBody) -> Result<Response<
         }
         IntegrationKind::Http { method, uri } => {
             ctx.body = Some(body.read().await?);
-            Box::pin(http(ctx, method.as_deref(), uri)).await
+            Box::pin(http(ctx, method.as_deref(), uri)).await.map(MethodResponse::from)
         }
         IntegrationKind::Mock => {
             ctx.body = Some(body.read().await?);
-            Box::pin(mock(ctx)).await
+            Box::pin(mock(ctx)).await.map(MethodResponse::from)
         }
         IntegrationKind::Plugin { plugin } => {
             ctx.body = Some(body.read().await?);
-            Box::pin(plugin_integration(ctx, plugin)).await
+            Box::pin(plugin_integration(ctx, plugin)).await.map(MethodResponse::from)
         }
     }
 }
@@ -1246,7 +1279,7 @@ async fn http_proxy(
     uri: &UriTemplate,
     body: GatewayBody,
     outcome: Option<BodyOutcome>,
-) -> Result<Response<GatewayBody>, GatewayError> {
+) -> Result<MethodResponse, GatewayError> {
     let head = backend_head(ctx, backend_method, uri, true, &RequestOverrides::default())?;
     let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
     // Hop-by-hop headers dropped and the others of §0.3 renamed as the head is read.
@@ -1254,13 +1287,12 @@ async fn http_proxy(
     if let Some(started) = started {
         tracing::debug!(request_id = ctx.request_id, integration_latency_us = started.elapsed().as_micros() as u64);
     }
-    let (parts, body) = resp.into_parts();
+    let (parts, mut body) = resp.into_parts();
+    let backend_headers = body.take_header_lines();
     let mut response = Response::new(body.map_err(|e| Box::new(e) as crate::http_client::BoxError).boxed());
     *response.status_mut() = parts.status;
     *response.headers_mut() = parts.headers;
-    // The backend's headers, as lines (`RawHeaders`).
-    *response.extensions_mut() = parts.extensions;
-    Ok(response)
+    Ok(MethodResponse { response, backend_headers })
 }
 
 /// Characters of a decoded value that may stand in a path segment as they are.

@@ -27,7 +27,6 @@ use tokio_rustls::TlsAcceptor;
 use crate::body::RequestBody;
 use crate::gateway::Gateway;
 use crate::gateway_response::{GatewayError, ResponseType};
-use crate::http_client::RawHeaders;
 use crate::manifest::schema::EdgeLimits;
 use crate::manifest::{Listener, TlsFiles};
 use crate::pipeline::{self, ConnInfo};
@@ -233,11 +232,9 @@ async fn drive_h2<T>(
         let guard = InFlight::enter(&svc_in_flight, &svc_activity);
         async move {
             let req = req.map(RequestBody::Http2);
-            let mut resp = pipeline::handle(snapshot, req, ConnInfo { remote, framing_conflict: false }).await;
-            // hyper writes the header map only.
-            if let Some(raw) = resp.extensions_mut().remove::<RawHeaders>() {
-                raw.append_to(resp.headers_mut());
-            }
+            // hyper writes the header map only: the backend's header lines go into it.
+            let resp =
+                pipeline::handle(snapshot, req, ConnInfo { remote, framing_conflict: false }).await.into_response();
             drop(guard);
             Ok::<_, Infallible>(resp)
         }

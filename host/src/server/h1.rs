@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::header::{self, HeaderMap, HeaderName};
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -40,9 +40,8 @@ use crate::body::RequestBody;
 use crate::gateway::Gateway;
 use crate::gateway_response::{GatewayError, ResponseType};
 use crate::h1::{Chunked, Decoded, Decoder, ReadBuffer};
-use crate::http_client::{GatewayBody, RawHeaders};
 use crate::manifest::schema::EdgeLimits;
-use crate::pipeline::{self, ConnInfo};
+use crate::pipeline::{self, ConnInfo, MethodResponse};
 
 /// A connection's byte stream (TCP or TLS).
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -165,7 +164,7 @@ pub(crate) async fn serve(
                 if let Ok(v) = http::HeaderValue::from_str(&id) {
                     resp.headers_mut().insert(HeaderName::from_static("x-amzn-requestid"), v);
                 }
-                let _ = write_response(&shared, resp, false, Version::HTTP_11, false, idle).await;
+                let _ = write_response(&shared, resp.into(), false, Version::HTTP_11, false, idle).await;
                 break;
             }
         };
@@ -345,13 +344,13 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, HeadError> {
 /// stops reading (or a backend that stops sending) does not hold it forever.
 async fn write_response(
     shared: &Mutex<Shared>,
-    resp: Response<GatewayBody>,
+    answer: MethodResponse,
     head_request: bool,
     version: Version,
     mut keep_alive: bool,
     stall: Duration,
 ) -> bool {
-    let (parts, mut body) = resp.into_parts();
+    let (parts, mut body) = answer.response.into_parts();
     let status = parts.status;
     let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let mut out = Vec::with_capacity(512);
@@ -377,8 +376,8 @@ async fn write_response(
         out.extend_from_slice(b"\r\n");
     }
     // A relayed response's headers, as lines that need no checks (`RawHeaders`).
-    if let Some(raw) = parts.extensions.get::<RawHeaders>() {
-        out.extend_from_slice(raw.as_bytes());
+    if let Some(lines) = &answer.backend_headers {
+        out.extend_from_slice(lines.as_bytes());
     }
     if !has_date {
         out.extend_from_slice(b"date: ");
