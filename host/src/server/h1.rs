@@ -291,9 +291,15 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, HeadError> {
         Err(_) => return Err(HeadError::Malformed),
     };
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes()).map_err(|_| HeadError::Malformed)?;
-    let uri: Uri = req.path.unwrap_or_default().parse().map_err(|_| HeadError::Malformed)?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    // One copy of the head, shared by the request target and the header values.
     let shared = Bytes::copy_from_slice(&bytes[..used]);
+    let path = req.path.ok_or(HeadError::Malformed)?;
+    let start = (path.as_ptr() as usize)
+        .checked_sub(bytes.as_ptr() as usize)
+        .filter(|start| start + path.len() <= used)
+        .ok_or(HeadError::Malformed)?;
+    let uri = Uri::from_maybe_shared(shared.slice(start..start + path.len())).map_err(|_| HeadError::Malformed)?;
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let (mut length, mut chunked, mut te, mut bad_length) = (None, false, false, false);
     let mut keep_alive = version == Version::HTTP_11;
