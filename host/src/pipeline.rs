@@ -211,7 +211,7 @@ struct RequestCtx<'a> {
     uri: http::Uri,
     query: Vec<(String, String)>,
     headers: HeaderMap,
-    path_params: Vec<(String, String)>,
+    path_params: crate::router::PathParams,
     protocol: &'static str,
     /// The client's address (`$context.identity.sourceIp`).
     remote_ip: std::net::IpAddr,
@@ -397,7 +397,7 @@ fn validate_parameters(ctx: &RequestCtx<'_>) -> Result<(), GatewayError> {
     for p in ctx.method.request_parameters.iter().filter(|p| p.required) {
         let (location, value) = match p.location {
             ParamLocation::Path => {
-                ("path", ctx.path_params.iter().find(|(k, _)| *k == p.name).map(|(_, v)| v.as_str()))
+                ("path", ctx.path_params.iter().find(|(k, _)| **k == *p.name).map(|(_, v)| v.as_str()))
             }
             ParamLocation::Query => ("querystring", ctx.query_last(&p.name)),
             ParamLocation::Header => ("header", ctx.header(&p.name)),
@@ -562,6 +562,11 @@ impl RequestCtx<'_> {
             .unwrap_or_default()
     }
 
+    /// The path parameters as owned pairs, for a plugin's input.
+    fn path_params_owned(&self) -> Vec<(String, String)> {
+        self.path_params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
     fn query_last(&self, name: &str) -> Option<&str> {
         self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
@@ -635,7 +640,7 @@ impl RequestCtx<'_> {
     /// [`RequestCtx::source_value`], borrowed where the value is stored as it is.
     fn source_str<'s>(&'s self, source: &'s ParamSource) -> Option<Cow<'s, str>> {
         Some(match source {
-            ParamSource::Path(n) => Cow::Borrowed(self.path_params.iter().find(|(k, _)| k == n)?.1.as_str()),
+            ParamSource::Path(n) => Cow::Borrowed(self.path_params.iter().find(|(k, _)| **k == **n)?.1.as_str()),
             ParamSource::Query(n) => Cow::Borrowed(self.query_last(n)?),
             ParamSource::Header(n) => Cow::Borrowed(self.header(n)?),
             ParamSource::MultiQuery(n) => {
@@ -798,7 +803,7 @@ async fn call_authorizer(
         http_method: ctx.verb.to_string(),
         headers: ctx.forwarded_headers(),
         query: ctx.query.clone(),
-        path_parameters: ctx.path_params.clone(),
+        path_parameters: ctx.path_params_owned(),
         context: ctx.context(),
     };
     let decision = plugin.authorize(ctx.request_id, request).await.map_err(|failure| {
@@ -958,7 +963,7 @@ async fn integration_request_body(ctx: &RequestCtx<'_>) -> Result<(Bytes, Reques
                 content_type: media_type(ctx.header("content-type")),
                 body: body.to_vec(),
                 status_code: None,
-                path_parameters: ctx.path_params.clone(),
+                path_parameters: ctx.path_params_owned(),
                 query: ctx.query.clone(),
                 headers: ctx.forwarded_headers(),
                 integration_headers: Vec::new(),
@@ -1016,7 +1021,7 @@ async fn plugin_integration(ctx: &RequestCtx<'_>, plugin: &str) -> Result<Respon
     let (body, overrides) = integration_request_body(ctx).await?;
     let mut headers = ctx.forwarded_headers();
     let mut query = ctx.query.clone();
-    let mut path_parameters = ctx.path_params.clone();
+    let mut path_parameters = ctx.path_params_owned();
     let set = |list: &mut Vec<(String, String)>, name: &str, value: String, ignore_case: bool| {
         list.retain(|(k, _)| if ignore_case { !k.eq_ignore_ascii_case(name) } else { k != name });
         list.push((name.to_string(), value));
@@ -1156,8 +1161,9 @@ fn backend_head<'a>(
     let integration = &ctx.method.integration;
     let mut headers =
         BackendHeaders { client: client.then_some(&ctx.headers), set: Vec::new(), api_id: &ctx.api.id_header };
-    // Path placeholders and their (percent-encoded) values, and the query string pairs.
-    let mut path: Vec<(&str, Cow<'_, str>)> = Vec::new();
+    // Path placeholders and their (percent-encoded) values (a few: on the stack), and the
+    // query string pairs.
+    let mut path: smallvec::SmallVec<[(&str, Cow<'_, str>); 4]> = smallvec::SmallVec::new();
     let mut extra_query: Vec<(&str, Cow<'_, str>)> = Vec::new();
     for (target, source) in &integration.request_parameters {
         let value = ctx.source_str(source);
@@ -1442,7 +1448,7 @@ async fn respond_with_transform(
             content_type: media_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())),
             body: body.to_vec(),
             status_code: Some(status.as_u16()),
-            path_parameters: ctx.path_params.clone(),
+            path_parameters: ctx.path_params_owned(),
             query: ctx.query.clone(),
             headers: ctx.forwarded_headers(),
             integration_headers,

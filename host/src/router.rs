@@ -9,6 +9,12 @@
 //! (`/prod//pets` routes as `/pets`); one trailing slash is ignored for matching and trimmed
 //! from a greedy value; an empty segment inside the path matches only a greedy parameter.
 
+use std::sync::Arc;
+
+/// Path parameters, `(name, value)` in path order: names shared with the routing table, and
+/// room for two on the stack.
+pub type PathParams = smallvec::SmallVec<[(Arc<str>, String); 2]>;
+
 /// A routing table for one API.
 #[derive(Debug, Default)]
 pub struct Router {
@@ -20,8 +26,8 @@ struct Node {
     /// The resource whose path ends here.
     resource: Option<usize>,
     literals: rustc_hash::FxHashMap<String, Node>,
-    param: Option<(String, Box<Node>)>,
-    greedy: Option<(String, usize)>,
+    param: Option<(Arc<str>, Box<Node>)>,
+    greedy: Option<(Arc<str>, usize)>,
 }
 
 /// A match: the resource index and the path parameters.
@@ -30,7 +36,7 @@ pub struct RouteMatch {
     /// Index of the resource in the list given to [`Router::new`].
     pub resource: usize,
     /// Path parameters, in path order.
-    pub params: Vec<(String, String)>,
+    pub params: PathParams,
 }
 
 /// A routing table that cannot be built.
@@ -51,25 +57,25 @@ impl Router {
             for part in parts {
                 if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix("+}")) {
                     if let Some((other, _)) = &node.greedy {
-                        if other != name {
+                        if &**other != name {
                             return Err(RouterError(format!(
                                 "`{path}`: a sibling ({{{other}+}}) already has a greedy path part; only one is allowed"
                             )));
                         }
                         return Err(RouterError(format!("`{path}` is defined twice")));
                     }
-                    node.greedy = Some((name.to_string(), index));
+                    node.greedy = Some((name.into(), index));
                     done = true;
                     break;
                 } else if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                     if let Some((other, _)) = &node.param
-                        && other != name
+                        && &**other != name
                     {
                         return Err(RouterError(format!(
                             "`{path}`: a sibling ({{{other}}}) already has a variable path part; only one is allowed"
                         )));
                     }
-                    node = &mut *node.param.get_or_insert_with(|| (name.to_string(), Box::default())).1;
+                    node = &mut *node.param.get_or_insert_with(|| (name.into(), Box::default())).1;
                 } else {
                     node = node.literals.entry(part.to_string()).or_default();
                 }
@@ -89,7 +95,7 @@ impl Router {
     pub fn find(&self, path: &str) -> Option<RouteMatch> {
         let trimmed = path.trim_start_matches('/');
         let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-        let mut params = Vec::new();
+        let mut params = PathParams::new();
         let resource = find_in(&self.root, (!trimmed.is_empty()).then_some(trimmed), &mut params)?;
         Some(RouteMatch { resource, params })
     }
@@ -97,7 +103,7 @@ impl Router {
 
 /// Matches `rest` (the path from the current segment on; `None` past the last segment) below
 /// `node`, depth first: literal, then `{param}`, then `{proxy+}`.
-fn find_in(node: &Node, rest: Option<&str>, params: &mut Vec<(String, String)>) -> Option<usize> {
+fn find_in(node: &Node, rest: Option<&str>, params: &mut PathParams) -> Option<usize> {
     let Some(rest) = rest else {
         return node.resource;
     };
@@ -154,7 +160,7 @@ mod tests {
 
     fn m(path: &str) -> Found {
         let r = router().find(path)?;
-        let names: Vec<_> = r.params.into_iter().map(|(k, v)| (&*k.leak(), v)).collect();
+        let names: Vec<_> = r.params.into_iter().map(|(k, v)| (&*k.to_string().leak(), v)).collect();
         Some((PATHS[r.resource], names))
     }
 
