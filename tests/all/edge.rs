@@ -199,7 +199,13 @@ uri = "http://{}/slow"
     let mut gw = TestGateway::start(&api(LIMITS, &extra)).await;
     let url = gw.url("/prod/slow?delay_ms=600");
     let in_flight = tokio::spawn(async move { client().get(url).send().await.map(|r| r.status()) });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Shut down once the request is with the backend (however slow the machine is to get it
+    // there), while the gateway waits for the answer.
+    let started = std::time::Instant::now();
+    while backend.received.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the request never reached the backend");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let addr = gw.addr;
     let shutdown = gw.begin_shutdown();
     assert_eq!(in_flight.await.unwrap().unwrap(), 200);

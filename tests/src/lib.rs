@@ -139,6 +139,8 @@ pub fn client() -> reqwest::Client {
 pub struct Backend {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Requests it has begun to answer.
+    pub received: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -153,20 +155,26 @@ impl Backend {
     pub async fn start() -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = received.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                let counter = counter.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(backend_handler);
+                    let svc = hyper::service::service_fn(move |req| {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        backend_handler(req)
+                    });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
                 });
             }
         });
-        Backend { addr, task }
+        Backend { addr, received, task }
     }
 }
 
