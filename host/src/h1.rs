@@ -223,13 +223,19 @@ impl Decoder {
     }
 }
 
-/// A header value parsed out of a head, sharing `head` (the head's bytes, copied once) instead
-/// of copying each value.
+/// `part`, a slice of the buffer at `base` that `head` is a copy of, as a slice of `head`:
+/// the parts of a head share its one copy instead of being copied each. `None` when `part`
+/// does not lie within it.
+pub(crate) fn shared_slice(head: &Bytes, base: *const u8, part: &[u8]) -> Option<Bytes> {
+    let offset = (part.as_ptr() as usize).checked_sub(base as usize)?;
+    let slice = head.get(offset..offset + part.len())?;
+    debug_assert_eq!(slice, part);
+    Some(head.slice(offset..offset + part.len()))
+}
+
+/// A header value parsed out of a head, sharing `head` ([`shared_slice`]).
 pub(crate) fn shared_value(head: &Bytes, base: *const u8, value: &[u8]) -> Option<HeaderValue> {
-    let offset = (value.as_ptr() as usize).checked_sub(base as usize)?;
-    let slice = head.get(offset..offset + value.len())?;
-    debug_assert_eq!(slice, value);
-    HeaderValue::from_maybe_shared(head.slice(offset..offset + value.len())).ok()
+    HeaderValue::from_maybe_shared(shared_slice(head, base, value)?).ok()
 }
 
 /// Applies a `Connection` header value to whether the connection stays open: a `close` token

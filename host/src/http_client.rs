@@ -163,11 +163,16 @@ impl RawHeaders {
         if !value.iter().fold(true, |ok, &b| ok & (b == b'\t' || (b >= b' ' && b != 0x7f))) {
             return false;
         }
-        self.0.extend_from_slice(name.as_str().as_bytes());
+        self.push(name.as_str().as_bytes(), value);
+        true
+    }
+
+    /// Adds a line whose name and value are known to be valid.
+    fn push(&mut self, name: &[u8], value: &[u8]) {
+        self.0.extend_from_slice(name);
         self.0.extend_from_slice(b": ");
         self.0.extend_from_slice(value);
         self.0.extend_from_slice(b"\r\n");
-        true
     }
 
     /// Appends the headers to `map` (names in lower case).
@@ -682,9 +687,9 @@ fn parse_head(bytes: &[u8], rules: ResponseHeaderRules) -> Result<Option<(usize,
     let mut headers = HeaderMap::new();
     // Lines at most as long as the head's, but for renamed names, and room for a few more
     // (the gateway adds its request id).
-    let mut raw = Vec::new();
+    let mut raw = RawHeaders::default();
     if rules.raw {
-        raw.reserve(used + 128);
+        raw.0.reserve(used + 128);
     } else {
         headers.reserve(resp.headers.len() + 2);
     }
@@ -720,10 +725,7 @@ fn parse_head(bytes: &[u8], rules: ResponseHeaderRules) -> Result<Option<(usize,
         if rules.raw {
             // httparse allowed only token characters in the name and only what
             // `HeaderValue` allows in the value.
-            raw.extend_from_slice(renamed.map_or(h.name.as_bytes(), |to| to.as_str().as_bytes()));
-            raw.extend_from_slice(b": ");
-            raw.extend_from_slice(h.value);
-            raw.extend_from_slice(b"\r\n");
+            raw.push(renamed.map_or(h.name.as_bytes(), |to| to.as_str().as_bytes()), h.value);
             continue;
         }
         let value = h1::shared_value(&shared, bytes.as_ptr(), h.value).ok_or_else(|| invalid(h.name))?;
@@ -739,7 +741,7 @@ fn parse_head(bytes: &[u8], rules: ResponseHeaderRules) -> Result<Option<(usize,
             keep_alive = false;
         }
     }
-    let raw = rules.raw.then_some(RawHeaders(raw));
+    let raw = rules.raw.then_some(raw);
     Ok(Some((used, Head { status, version, headers, raw, content_length, chunked, keep_alive })))
 }
 

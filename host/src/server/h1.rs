@@ -295,11 +295,8 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, HeadError> {
     // One copy of the head, shared by the request target and the header values.
     let shared = Bytes::copy_from_slice(&bytes[..used]);
     let path = req.path.ok_or(HeadError::Malformed)?;
-    let start = (path.as_ptr() as usize)
-        .checked_sub(bytes.as_ptr() as usize)
-        .filter(|start| start + path.len() <= used)
-        .ok_or(HeadError::Malformed)?;
-    let uri = Uri::from_maybe_shared(shared.slice(start..start + path.len())).map_err(|_| HeadError::Malformed)?;
+    let path = crate::h1::shared_slice(&shared, bytes.as_ptr(), path.as_bytes()).ok_or(HeadError::Malformed)?;
+    let uri = Uri::from_maybe_shared(path).map_err(|_| HeadError::Malformed)?;
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let (mut length, mut chunked, mut te, mut bad_length) = (None, false, false, false);
     let mut keep_alive = version == Version::HTTP_11;
