@@ -134,6 +134,12 @@ pub struct Symbols {
     pub evaluates: bool,
     /// Which of the variables `#foreach` sets (the first three slots) the template names.
     named_loop_vars: [bool; 3],
+    /// The properties of `$context` the template names (`$context.stage…`).
+    context_properties: Vec<String>,
+    /// The template uses `$context` other than by naming one of its properties: as a whole
+    /// (`$context`, `#set($c = $context)`, a macro argument), through a method
+    /// (`$context.keySet()`) or an index (`$context["stage"]`).
+    context_whole: bool,
 }
 
 impl Symbols {
@@ -169,6 +175,26 @@ impl Symbols {
         self.evaluates || self.named_loop_vars.get(slot).copied().unwrap_or(true)
     }
 
+    /// Notes a reference to `$context` whose first part is `first`.
+    pub fn note_context(&mut self, first: Option<&Part>) {
+        match first {
+            Some(Part::Property(name)) => {
+                if !self.context_properties.iter().any(|p| p == name) {
+                    self.context_properties.push(name.clone());
+                }
+            }
+            _ => self.context_whole = true,
+        }
+    }
+
+    /// Can the template reach `$context.<key>`? Only what it can reach is built: a property
+    /// lookup on a map is `get(key)` and nothing else, so a template that reaches `$context`
+    /// only through the properties it names cannot tell the other keys are missing. (Always,
+    /// when the template uses `$context` whole or has an `#evaluate`.)
+    pub fn reaches_context(&self, key: &str) -> bool {
+        self.evaluates || self.context_whole || self.context_properties.iter().any(|p| p == key)
+    }
+
     /// The name of a slot.
     pub fn name(&self, slot: Slot) -> &str {
         &self.names[slot]
@@ -188,6 +214,8 @@ impl Default for Symbols {
             slots: rustc_hash::FxHashMap::default(),
             evaluates: false,
             named_loop_vars: [false; 3],
+            context_properties: Vec::new(),
+            context_whole: false,
         };
         for (name, slot) in [
             ("velocityCount", Symbols::VELOCITY_COUNT),

@@ -54,8 +54,14 @@ fn pairs_map(pairs: &[(String, String)]) -> Value {
 }
 
 /// Builds the variables of an API Gateway template, those `wanted` only (a template that
-/// never names `$context` does not pay for building it).
-pub(crate) fn variables(inputs: &Inputs, wanted: impl Fn(&str) -> bool) -> (Vec<(&'static str, Value)>, OverrideMaps) {
+/// never names `$context` does not pay for building it), and of `$context` the keys the
+/// template can reach (`context_key`): most templates name a few of its properties, and
+/// each key built is a conversion and an allocation or more.
+pub(crate) fn variables(
+    inputs: &Inputs,
+    wanted: impl Fn(&str) -> bool,
+    context_key: impl Fn(&str) -> bool,
+) -> (Vec<(&'static str, Value)>, OverrideMaps) {
     let mut vars = Vec::with_capacity(4);
     let mut maps = OverrideMaps::default();
     if wanted("input") {
@@ -67,25 +73,29 @@ pub(crate) fn variables(inputs: &Inputs, wanted: impl Fn(&str) -> bool) -> (Vec<
     if wanted("context") {
         let mut context = JMap::linked();
         for (k, v) in &inputs.context {
-            context.put(k.as_str(), Value::from_json(v));
+            if context_key(k) {
+                context.put(k.as_str(), Value::from_json(v));
+            }
         }
-        let (request_header, request_path, request_querystring, response_header, response) =
-            (write_once(), write_once(), write_once(), write_once(), write_once());
-        let mut request = JMap::linked();
-        request.put("header", Value::Map(request_header.clone()));
-        request.put("path", Value::Map(request_path.clone()));
-        request.put("querystring", Value::Map(request_querystring.clone()));
-        response.borrow_mut().put("header", Value::Map(response_header.clone()));
-        context.put("requestOverride", Value::map(request));
-        context.put("responseOverride", Value::Map(response.clone()));
+        if context_key("requestOverride") {
+            let (header, path, querystring) = (write_once(), write_once(), write_once());
+            let mut request = JMap::linked();
+            request.put("header", Value::Map(header.clone()));
+            request.put("path", Value::Map(path.clone()));
+            request.put("querystring", Value::Map(querystring.clone()));
+            context.put("requestOverride", Value::map(request));
+            maps.request_header = Some(header);
+            maps.request_path = Some(path);
+            maps.request_querystring = Some(querystring);
+        }
+        if context_key("responseOverride") {
+            let (header, response) = (write_once(), write_once());
+            response.borrow_mut().put("header", Value::Map(header.clone()));
+            context.put("responseOverride", Value::Map(response.clone()));
+            maps.response_header = Some(header);
+            maps.response = Some(response);
+        }
         vars.push(("context", Value::map(context)));
-        maps = OverrideMaps {
-            request_header: Some(request_header),
-            request_path: Some(request_path),
-            request_querystring: Some(request_querystring),
-            response_header: Some(response_header),
-            response: Some(response),
-        };
     }
     if wanted("stageVariables") {
         vars.push(("stageVariables", pairs_map(&inputs.stage_variables)));

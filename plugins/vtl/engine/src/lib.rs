@@ -148,8 +148,11 @@ impl Template {
         mode: Mode,
     ) -> Result<Rendered> {
         // Only the variables the template can reach are built.
-        let (vars, overrides) =
-            aws::variables(inputs, |name| self.symbols.evaluates || self.symbols.get(name).is_some());
+        let (vars, overrides) = aws::variables(
+            inputs,
+            |name| self.symbols.evaluates || self.symbols.get(name).is_some(),
+            |key| self.symbols.reaches_context(key),
+        );
         let mut env = Env::new(&self.symbols, &self.macros, limits, mode);
         env.input = Some(aws::InputState::new(inputs));
         for (name, value) in vars {

@@ -623,6 +623,9 @@ impl Parser {
         }
         let source: String = self.src[start..self.pos].iter().collect();
         let slot = self.symbols.slot(&root);
+        if root == "context" {
+            self.symbols.note_context(parts.first());
+        }
         Ok(Some(Reference { root, slot, parts, quiet, source, at: self.line_col(start) }))
     }
 

@@ -234,3 +234,43 @@ fn invalid_json_is_an_error() {
     let inputs = Inputs { body: "not json".into(), ..Inputs::default() };
     assert!(matches!(t.render(&inputs, &limits), Err(Error::InvalidJson(_))));
 }
+
+#[test]
+fn context_is_built_with_the_keys_a_template_reaches() {
+    let limits = Limits::default();
+    let reaches = |src: &str, key: &str| Template::parse(src, &limits).unwrap().symbols.reaches_context(key);
+    // Named properties only, in references, strings, `#set` targets and macro bodies.
+    let named = "$context.requestId \"${context.stage}\" #set($context.responseOverride.status = 201)\
+                 #macro(m)$!context.identity.sourceIp#end";
+    for key in ["requestId", "stage", "responseOverride", "identity"] {
+        assert!(reaches(named, key), "{key}");
+    }
+    for key in ["authorizer", "requestOverride", "path"] {
+        assert!(!reaches(named, key), "{key}");
+    }
+    // Anything else reaches every key.
+    for whole in [
+        "$context",
+        "$context.keySet()",
+        "$context.get('x')",
+        "$context[\"stage\"]",
+        "#set($c = $context)",
+        "#foreach($k in $context.entrySet())#end",
+        "#macro(m $x)#end#m($context)",
+        "$util.toJson($context)",
+        "#set($context = {})",
+        "#evaluate('$x')",
+    ] {
+        assert!(reaches(whole, "authorizer"), "{whole}");
+    }
+    // A template that names some keys renders as with every key built: what it cannot
+    // reach it cannot see.
+    assert_eq!(aws("$context.requestId [$context.nope] $context.authorizer.principalId", "").output, "r-1 [] alice");
+    assert_eq!(
+        aws("$context", "").output,
+        "{requestId=r-1, authorizer={principalId=alice}, requestOverride={header={}, path={}, querystring={}}, responseOverride={header={}}}"
+    );
+    assert_eq!(aws("$context.size() $context.requestId", "").output, "4 r-1");
+    let r = aws("#set($context.responseOverride.status = 202)$context.requestId", "");
+    assert_eq!((r.output.as_str(), r.overrides.response_status), ("r-1", Some(202)));
+}
