@@ -151,6 +151,9 @@ if os.path.exists(vtl_tsv):
           "stand-ins written in their own language, as their emulators do, and parse the payload on every "
           f"render as wasmgate-vtl does. The engines take turns over {vtl_rounds} rounds; figures are medians "
           "over rounds, with wasmgate-vtl's min–max spread, and each ratio compares medians.\n")
+    # A table from a later run of bench/vtl/run.sh alone than the rest of this file says so.
+    if os.environ.get("VTL_RUN_NOTE"):
+        print(os.environ["VTL_RUN_NOTE"] + "\n")
     print("| template | wasmgate-vtl µs | spread | airspeed µs | velocityjs µs | × airspeed | × velocityjs |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     ratios_a, ratios_v = [], []
