@@ -62,5 +62,6 @@ GW=("$BIN/wasmgate" serve --workers 1 --no-watch "$WORK/gateway.toml")
 [[ $WANT == all || $WANT == nginx ]] && measure nginx http://127.0.0.1:28181/ nginx -c "$WORK/nginx.conf"
 [[ $WANT == all || $WANT == wasmgate-proxy ]] && measure wasmgate-proxy http://127.0.0.1:28184/prod/proxy/small "${GW[@]}"
 [[ $WANT == all || $WANT == wasmgate-proxy+authorizer ]] && measure wasmgate-proxy+authorizer http://127.0.0.1:28184/prod/auth/small "${GW[@]}"
+[[ $WANT == all || $WANT == "wasmgate-proxy+authorizer(warm)" ]] && measure "wasmgate-proxy+authorizer(warm)" http://127.0.0.1:28184/prod/warm/small "${GW[@]}"
 [[ $WANT == all || $WANT == wasmgate-mock ]] && measure wasmgate-mock http://127.0.0.1:28184/prod/mock "${GW[@]}"
 true

@@ -163,6 +163,7 @@ pub fn status(gateway: &Gateway, manifest: &std::path::Path) -> serde_json::Valu
                     "timeoutMs": limits.timeout.as_millis() as u64,
                     "warmInstances": limits.warm_instances,
                 },
+                "epochYields": p.epoch_yields(),
             })
         })
         .collect();

@@ -213,3 +213,41 @@ plugin = "fetch"
     assert!(v["error"].as_str().unwrap().starts_with("invalid-url"), "{v}");
     gw.shutdown().await;
 }
+
+/// A warm instance's call starts with a fresh epoch deadline: a quick guest yields to the
+/// executor only when a tick happens to fall inside its call. (Before, a reused store kept
+/// the deadline of its first call, long past, so every later call yielded at once.)
+#[tokio::test]
+async fn warm_calls_yield_only_when_a_tick_falls_in_them() {
+    let gw = TestGateway::start(
+        r#"
+version = 1
+[plugins.auth]
+path = "%{guest:fixture-hostile}"
+config = { mode = "ok" }
+limits = { warm_instances = 1 }
+[apis.a.stages.prod]
+[apis.a.authorizers.auth]
+type = "TOKEN"
+plugin = "auth"
+authorizerResultTtlInSeconds = 0
+[apis.a.resources."/r".resourceMethods.GET]
+authorizationType = "CUSTOM"
+authorizerId = "auth"
+methodIntegration = { type = "MOCK", requestTemplates = { "application/json" = '{"statusCode": 200}' }, integrationResponses = { "200" = {} } }
+"#,
+    )
+    .await;
+    const CALLS: u64 = 20;
+    for _ in 0..CALLS {
+        let r = client().get(gw.url("/prod/r")).header("authorization", "t").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        // Several ticks pass between calls, so a deadline kept from an earlier call would
+        // have passed by the next one.
+        tokio::time::sleep(wasmgate::runtime::EPOCH_TICK * 3).await;
+    }
+    let yields = gw.gateway.snapshot().plugins["auth"].epoch_yields();
+    // A call takes a small part of a tick, so few calls see one; every call saw one before.
+    assert!(yields <= CALLS / 2, "{yields} yields in {CALLS} calls");
+    gw.shutdown().await;
+}

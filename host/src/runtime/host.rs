@@ -32,6 +32,9 @@ pub struct PluginContext {
     pub state: Arc<dyn StateBackend>,
     /// The shared outbound HTTP client.
     pub http: HttpClient,
+    /// How many times its calls were suspended at an epoch tick: a guest still running when
+    /// a tick came yields to the executor (see [`crate::runtime::Plugin::epoch_yields`]).
+    pub yields: std::sync::atomic::AtomicU64,
 }
 
 /// The data of one plugin store.

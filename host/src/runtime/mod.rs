@@ -193,6 +193,7 @@ impl Runtime {
             allowed_outbound_hosts: def.allowed_outbound_hosts.clone(),
             state: Arc::new(namespace),
             http: self.http.clone(),
+            yields: Default::default(),
         });
         Plugin::new(def, hash, ctx, pre).map_err(invalid)
     }

@@ -92,6 +92,10 @@ macro_rules! call {
             Some(w) => (w.store, Some(w.bindings)),
             None => ($self.new_store(), None),
         };
+        // The deadline counts from this call: a reused store's last one passed long ago, and
+        // the guest's first epoch check would otherwise yield to the executor at once, a
+        // suspension and a rescheduling on every call (bench/PROFILE.md, session 14).
+        $store.set_epoch_deadline(1);
         $store.data_mut().request_id = $request_id.to_string();
         $store.data_mut().limiter.denied = false;
         let run = async {
@@ -182,6 +186,14 @@ impl Plugin {
         self.limits
     }
 
+    /// How many times its calls were suspended at an epoch tick (every
+    /// [`super::EPOCH_TICK`] a guest still running yields to the executor). A guest that
+    /// finishes within a tick yields only when a tick happens to fall in its call, so this
+    /// stays a small share of its calls unless its calls are long.
+    pub fn epoch_yields(&self) -> u64 {
+        self.ctx.yields.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn new_store(&self) -> Store<PluginState> {
         let pre_engine = match &self.pre {
             Pre::Authorizer(p, _) => p.engine(),
@@ -193,7 +205,10 @@ impl Plugin {
         // Yield to the executor at every epoch tick: a guest that spins cannot hold a worker
         // thread, and the call's `tokio::time::timeout` gets the chance to end it.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.epoch_deadline_callback(|store| {
+            store.data().ctx.yields.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(UpdateDeadline::Yield(1))
+        });
         store
     }
 
