@@ -6,7 +6,8 @@
 #
 # e.g. build the old commit's `target/release/wasmgate`, copy it aside, build the new one, then
 # `bench/ab.sh /tmp/wasmgate.old target/release/wasmgate 4 /prod/proxy/small`. Each round runs
-# each binary alone on CPU 0 (wrk and the backend on CPU 1): a 2 s warm-up, then 6 s measured
+# each binary alone on CPU 0, wrk and the backend on CPU 1, the order of the two swapped every
+# round so that neither always runs first: a 2 s warm-up, then 6 s measured
 # with 64 connections. Prints `old|new <requests/s>` per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +25,11 @@ BACKEND=127.0.0.1:28280
 taskset -c 1 "$ROOT/target/release/bench-backend" $BACKEND & PIDS+=($!)
 gateway_toml "$WORK" 127.0.0.1:28284 "$BACKEND" "$AUTHORIZER"
 URL=http://127.0.0.1:28284$URL_PATH
-for _ in $(seq "$ROUNDS"); do
-  for v in old new; do
+for r in $(seq "$ROUNDS"); do
+  # The order swapped every round, so that neither binary always runs first.
+  order="old new"
+  (( r % 2 == 0 )) && order="new old"
+  for v in $order; do
     bin=$OLD
     [[ $v == new ]] && bin=$NEW
     RUST_LOG=warn taskset -c 0 "$bin" serve --workers 1 --no-watch "$WORK/gateway.toml" > "$WORK/$v.log" 2>&1 &
