@@ -216,9 +216,6 @@ if os.path.exists(ins_tsv):
     for t, n in ins.items():
         print(f"| {t} | {n:,} | {n / base:.2f} |" if base else f"| {t} | {n:,} | – |")
     print()
-    # Rows measured apart from the rest (`bench/instructions.sh <target>` alone) say so here.
-    if os.environ.get("INS_RUN_NOTE"):
-        print(os.environ["INS_RUN_NOTE"] + "\n")
 
 vtl_tsv = os.path.join(os.path.dirname(startup_tsv), "vtl.tsv")
 if os.path.exists(vtl_tsv):
