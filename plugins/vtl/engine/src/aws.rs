@@ -46,7 +46,7 @@ pub struct Overrides {
 }
 
 fn pairs_map(pairs: &[(String, String)]) -> Value {
-    let mut m = JMap::linked();
+    let mut m = JMap::linked_with_capacity(pairs.len());
     for (k, v) in pairs {
         m.put(k.as_str(), Value::str(v.as_str()));
     }
@@ -200,7 +200,7 @@ impl<'a> InputState<'a> {
         let inputs = self.inputs;
         self.params
             .get_or_insert_with(|| {
-                let mut params = JMap::linked();
+                let mut params = JMap::linked_with_capacity(3);
                 params.put("path", pairs_map(&inputs.path));
                 params.put("querystring", pairs_map(&inputs.querystring));
                 params.put("header", pairs_map(&inputs.header));
@@ -278,6 +278,14 @@ impl Object for Util {
         if arg.is_null() {
             return Some(Ok(Value::Null));
         }
+        // A string with nothing to escape is handed back as it is: no copy, no allocation
+        // (most parameter and stage-variable values).
+        if method == "escapeJavaScript"
+            && let Value::Str(s) = arg
+            && js_escape_at(s).is_none()
+        {
+            return Some(Ok(arg.clone()));
+        }
         let s = arg.as_str();
         Some(match method {
             "escapeJavaScript" => Ok(Value::str(escape_javascript(&s))),
@@ -298,12 +306,20 @@ impl Object for Util {
     }
 }
 
+/// Where the first byte of `s` is that [`escape_javascript`] escapes: one outside
+/// `' '..='\u{7f}'` (a control character or the first byte of a non-ASCII one), `'`, `"`,
+/// `\\` or `/`.
+fn js_escape_at(s: &str) -> Option<usize> {
+    s.bytes().position(|b| !(b' '..=0x7f).contains(&b) || matches!(b, b'\'' | b'"' | b'\\' | b'/'))
+}
+
 /// Apache Commons Lang 2 `StringEscapeUtils.escapeJavaScript`.
 pub fn escape_javascript(s: &str) -> String {
+    let Some(first) = js_escape_at(s) else { return s.to_string() };
     let mut out = String::with_capacity(s.len() + 8);
-    // Runs of characters that need no escape are copied whole.
+    // Runs of characters that need no escape are copied whole, the first one found above.
     let mut run = 0;
-    for (i, c) in s.char_indices() {
+    for (i, c) in s[first..].char_indices().map(|(i, c)| (i + first, c)) {
         let escape = match c {
             '\u{8}' => "\\b",
             '\n' => "\\n",
@@ -407,6 +423,11 @@ mod tests {
         assert_eq!(escape_javascript("it's \"x\"/\\\n"), "it\\'s \\\"x\\\"\\/\\\\\\n");
         assert_eq!(escape_javascript("é\u{1}"), "\\u00E9\\u0001");
         assert_eq!(escape_javascript("a😀b\u{7f}"), "a\\uD83D\\uDE00b\u{7f}");
+        assert_eq!(escape_javascript("plain ~ text"), "plain ~ text");
+        for s in ["plain", "it's", "a\"b", "a\\b", "a/b", "é", "\u{1f}", "\u{7f}", "~"] {
+            let escaped = escape_javascript(s);
+            assert_eq!(js_escape_at(s).is_none(), escaped == s, "{s:?}");
+        }
     }
 
     #[test]

@@ -100,6 +100,10 @@ impl Default for Limits {
     }
 }
 
+/// The largest capacity an output starts with (one large output must not make every later,
+/// smaller one reserve as much: in the plugin, that is the guest's memory).
+const MAX_OUTPUT_HINT: usize = 64 << 10;
+
 /// A parsed template.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -107,6 +111,10 @@ pub struct Template {
     macros: HashMap<String, Rc<ast::Macro>>,
     /// The variables it names, with their slots.
     symbols: ast::Symbols,
+    /// The length of the last output, as the capacity to start the next one with: a template
+    /// renders outputs of much the same size request after request, and an output grown from
+    /// empty is reallocated and copied about once per doubling. At most [`MAX_OUTPUT_HINT`].
+    output_hint: std::cell::Cell<usize>,
 }
 
 /// A rendered API Gateway template.
@@ -130,7 +138,7 @@ impl Template {
         }
         let mut parser = parser::Parser::new(source);
         let block = parser.parse()?;
-        Ok(Template { block, macros: parser.macros, symbols: parser.symbols })
+        Ok(Template { block, macros: parser.macros, symbols: parser.symbols, output_hint: Default::default() })
     }
 
     /// Renders it as API Gateway does, with `$input`, `$util`, `$context` and
@@ -161,8 +169,9 @@ impl Template {
         for (name, value) in extra {
             env.bind(&name, value);
         }
-        let mut output = String::new();
+        let mut output = String::with_capacity(self.output_hint.get());
         env.render(&self.block, &mut output)?;
+        self.output_hint.set(output.len().min(MAX_OUTPUT_HINT));
         Ok(Rendered { output, overrides: overrides.collect() })
     }
 
@@ -172,8 +181,9 @@ impl Template {
         for (name, value) in vars {
             env.bind(&name, value);
         }
-        let mut output = String::new();
+        let mut output = String::with_capacity(self.output_hint.get());
         env.render(&self.block, &mut output)?;
+        self.output_hint.set(output.len().min(MAX_OUTPUT_HINT));
         Ok(output)
     }
 }

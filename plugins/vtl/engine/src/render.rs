@@ -286,7 +286,9 @@ impl<'a> Env<'a> {
 
     fn foreach(&mut self, var: Slot, iterable: &Expr, body: &Block, out: &mut String) -> Result<Flow> {
         let items: Vec<Value> = match self.eval(iterable)? {
-            Value::List(l, _) => l.borrow().clone(),
+            // A list nothing else holds (`keySet()`, a literal) is iterated as it is; one
+            // that a variable or a map also holds is copied, so that the body may change it.
+            Value::List(l, _) => Rc::try_unwrap(l).map_or_else(|l| l.borrow().clone(), std::cell::RefCell::into_inner),
             Value::Map(m) => m.borrow().ordered().map(|(_, v)| v.clone()).collect(),
             _ => return Ok(Flow::Normal),
         };

@@ -114,6 +114,11 @@ impl JMap {
         JMap { capacity: 16, ..JMap::default() }
     }
 
+    /// An empty `LinkedHashMap` with room for `n` entries.
+    pub(crate) fn linked_with_capacity(n: usize) -> JMap {
+        JMap { entries: Vec::with_capacity(n), ..JMap::linked() }
+    }
+
     /// A `LinkedHashMap` of `entries`, whose keys are distinct.
     pub(crate) fn linked_from(entries: Vec<Entry>) -> JMap {
         let capacity = table_size(16, entries.len());
