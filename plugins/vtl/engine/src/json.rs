@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::value::{JMap, JsonSeed, JsonVisitor, ListKind, ReadState, Value};
+use crate::value::{JList, JMap, JsonSeed, JsonVisitor, ListKind, ReadState, Value};
 
 /// Parses JSON text: objects become `LinkedHashMap`s, arrays `JSONArray`s, integers
 /// `Integer` or `Long`, other numbers `Double`. Repeated object keys are stored once.
@@ -152,7 +152,7 @@ fn plain_container(text: &str, i: usize, depth: usize, st: &mut ReadState, key: 
         match *b.get(i)? {
             b',' => i = skip_ws(b, i + 1),
             b']' => {
-                let list = Value::List(Rc::new(RefCell::new(st.items.split_off(start))), ListKind::Json);
+                let list = Value::List(Rc::new(RefCell::new(JList(st.items.split_off(start)))), ListKind::Json);
                 return put(st, key, list, i + 1);
             }
             _ => return None,

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::value::{ListKind, Value};
+use crate::value::{JList, ListKind, Value};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ pub(crate) fn eval(root: &Value, path: &str) -> Result<Value> {
     if definite(&segs) {
         Ok(current.into_iter().next().unwrap_or_default())
     } else {
-        Ok(Value::List(Rc::new(RefCell::new(current)), ListKind::Json))
+        Ok(Value::List(Rc::new(RefCell::new(JList(current))), ListKind::Json))
     }
 }
 
@@ -124,7 +124,7 @@ fn eval_filter(root: &Value, path: &str) -> Result<Value> {
         .into_iter()
         .map(|v| crate::json::parse(&v.to_string()).map_err(|e| Error::render(format!("JSONPath `{path}`: {e}"))))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Value::List(Rc::new(RefCell::new(matches)), ListKind::Json))
+    Ok(Value::List(Rc::new(RefCell::new(JList(matches))), ListKind::Json))
 }
 
 fn select(v: &Value, seg: &Seg, out: &mut Vec<Value>) {
@@ -174,7 +174,7 @@ fn select(v: &Value, seg: &Seg, out: &mut Vec<Value>) {
         Seg::Deep(inner) => {
             select(v, inner, out);
             let children: Vec<Value> = match v {
-                Value::List(items, _) => items.borrow().clone(),
+                Value::List(items, _) => items.borrow().to_vec(),
                 Value::Map(m) => m.borrow().iter().into_iter().map(|(_, v)| v).collect(),
                 _ => Vec::new(),
             };

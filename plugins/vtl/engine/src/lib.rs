@@ -31,7 +31,7 @@ use std::time::Duration;
 
 pub use aws::{Inputs, Overrides, escape_javascript};
 pub use render::Env;
-pub use value::{JMap, ListKind, Object, Value, java_double};
+pub use value::{JList, JMap, ListKind, MAX_NESTING, Object, Value, java_double};
 
 /// Why a template could not be parsed or rendered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -170,7 +170,7 @@ impl Template {
             env.bind(&name, value);
         }
         let mut output = String::with_capacity(self.output_hint.get());
-        env.render(&self.block, &mut output)?;
+        render_guarded(&mut env, &self.block, &mut output, limits)?;
         self.output_hint.set(output.len().min(MAX_OUTPUT_HINT));
         Ok(Rendered { output, overrides: overrides.collect() })
     }
@@ -182,10 +182,30 @@ impl Template {
             env.bind(&name, value);
         }
         let mut output = String::with_capacity(self.output_hint.get());
-        env.render(&self.block, &mut output)?;
+        render_guarded(&mut env, &self.block, &mut output, limits)?;
         self.output_hint.set(output.len().min(MAX_OUTPUT_HINT));
         Ok(output)
     }
+}
+
+/// Renders `block`, failing if a value was cut short on the way (see
+/// [`Value::render_into`]): nested past [`value::MAX_NESTING`], or its text longer than the
+/// output limit.
+fn render_guarded(env: &mut Env<'_>, block: &ast::Block, output: &mut String, limits: &Limits) -> Result<()> {
+    value::take_overflow();
+    let cap = value::set_text_cap(limits.max_output_bytes);
+    let rendered = env.render(block, output);
+    value::set_text_cap(cap);
+    let overflowed = value::take_overflow();
+    rendered?;
+    if overflowed {
+        return Err(Error::Limit(format!(
+            "a list or map nested deeper than {} levels (one that holds itself?), or whose text is longer than {} bytes",
+            value::MAX_NESTING,
+            limits.max_output_bytes
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

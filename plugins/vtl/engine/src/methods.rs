@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::render::Env;
-use crate::value::{self, JMap, ListKind, Value};
+use crate::value::{self, JList, JMap, ListKind, Value};
 use crate::{Error, Result};
 
 /// What a `void` method returns: Velocity 1.7 makes it an empty string (a method returning
@@ -290,7 +290,7 @@ fn number_method(v: &Value, name: &str, args: &[Value]) -> Option<Value> {
     })
 }
 
-fn list_method(items: &Rc<RefCell<Vec<Value>>>, kind: ListKind, name: &str, args: &[Value]) -> Result<Option<Value>> {
+fn list_method(items: &Rc<RefCell<JList>>, kind: ListKind, name: &str, args: &[Value]) -> Result<Option<Value>> {
     let len = items.borrow().len();
     let idx = |i: usize, inclusive: bool| -> Result<usize> {
         let n = arg_int(args, i).ok_or_else(|| Error::render("a list index must be a number"))?;
@@ -322,7 +322,7 @@ fn list_method(items: &Rc<RefCell<Vec<Value>>>, kind: ListKind, name: &str, args
         }
         ("addAll", 1) => match &args[0] {
             Value::List(other, _) => {
-                let other = other.borrow().clone();
+                let other = other.borrow().to_vec();
                 let changed = !other.is_empty();
                 items.borrow_mut().extend(other);
                 Value::Bool(changed)
@@ -356,7 +356,7 @@ fn list_method(items: &Rc<RefCell<Vec<Value>>>, kind: ListKind, name: &str, args
             if a > b {
                 return Err(Error::render(format!("subList({a}, {b}): from is after to")));
             }
-            Value::List(Rc::new(RefCell::new(items.borrow()[a..b].to_vec())), kind)
+            Value::List(Rc::new(RefCell::new(JList(items.borrow()[a..b].to_vec()))), kind)
         }
         ("containsAll", 1) => match &args[0] {
             Value::List(other, _) => {

@@ -288,7 +288,9 @@ impl<'a> Env<'a> {
         let items: Vec<Value> = match self.eval(iterable)? {
             // A list nothing else holds (`keySet()`, a literal) is iterated as it is; one
             // that a variable or a map also holds is copied, so that the body may change it.
-            Value::List(l, _) => Rc::try_unwrap(l).map_or_else(|l| l.borrow().clone(), std::cell::RefCell::into_inner),
+            Value::List(l, _) => {
+                Rc::try_unwrap(l).map_or_else(|l| l.borrow().to_vec(), |l| std::mem::take(&mut l.into_inner().0))
+            }
             Value::Map(m) => m.borrow().ordered().map(|(_, v)| v.clone()).collect(),
             _ => return Ok(Flow::Normal),
         };

@@ -154,6 +154,42 @@ fn limits_are_enforced() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
+/// A list or map that holds itself renders as Java's do (`(this Map)`, `(this Collection)`)
+/// and equals itself; one that holds itself through another container, or a value that holds
+/// the same container many times over, level after level, fails the rendering with a limit
+/// instead of overflowing the stack or running for ever (found by the fuzzer).
+#[test]
+fn values_that_hold_themselves() {
+    assert_eq!(v("#set($m = {})$m.put('a', $m)$m $m.equals($m)"), "$m.put('a', $m){a=(this Map)} true");
+    assert_eq!(v("#set($l = [])$l.add($l)$l $l.equals($l)"), "true[(this Collection)] true");
+    let limits = Limits::default();
+    let started = std::time::Instant::now();
+    for cyclic in [
+        "#set($a = {})#set($b = {'x': $a})$a.put('y', $b)$a",
+        "#set($a = [])#set($b = [$a])$a.add($b)$a.toString()",
+        "#set($a = {})#set($b = [$a])$a.put('y', $b)$a.hashCode()",
+        "#set($l = [])$l.add($l)$l.hashCode()",
+        "#set($a = [1])#foreach($i in [1..40])#set($a = [$a, $a])#end$a",
+        "#set($a = [1])#foreach($i in [1..300])#set($a = [$a])#end$a",
+        "#set($a = [1])#foreach($i in [1..40])#set($a = [$a, $a])#end#foreach($i in [1..1000])$a.hashCode()#end",
+    ] {
+        let t = Template::parse(cyclic, &limits).unwrap();
+        let r = t.render_with(HashMap::new(), &limits, Mode::Aws);
+        assert!(matches!(&r, Err(Error::Limit(m)) if m.contains("nested deeper than 256")), "{cyclic}: {r:?}");
+    }
+    // A payload a template made hold itself, written as JSON.
+    let t = Template::parse("#set($d = $input.path('$'))$d.put('self', $d)$input.json('$')", &limits).unwrap();
+    let inputs = Inputs { body: r#"{"a": 1}"#.into(), ..Inputs::default() };
+    assert!(matches!(t.render(&inputs, &limits), Err(Error::Limit(_))));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Nesting up to the limit renders, and a rendering after a failed one is not affected.
+    assert_eq!(v("#set($a = 1)#foreach($i in [1..255])#set($a = [$a])#end$a.toString().length()"), "511");
+    // The fuzzer's template, shortened: the map holds itself directly, then through a list.
+    let t =
+        Template::parse("#set($m = {})$m.$m.put('a', 1) $m.put('a', $m), $m $m.put('b', [$m]) $m", &limits).unwrap();
+    assert!(matches!(t.render_with(HashMap::new(), &limits, Mode::Aws), Err(Error::Limit(_))));
+}
+
 #[test]
 fn jsonpath_filters() {
     let body = r#"{"items": [{"id": "a", "price": 5, "tags": ["x"]}, {"id": "b", "price": 15}, {"id": "c", "price": 8.5, "isbn": "1"}]}"#;
@@ -273,4 +309,24 @@ fn context_is_built_with_the_keys_a_template_reaches() {
     assert_eq!(aws("$context.size() $context.requestId", "").output, "4 r-1");
     let r = aws("#set($context.responseOverride.status = 202)$context.requestId", "");
     assert_eq!((r.output.as_str(), r.overrides.response_status), ("r-1", Some(202)));
+}
+
+/// A value nested a million deep (loops within loops) is dropped without a stack overflow,
+/// and rendering it fails with the nesting limit.
+#[test]
+fn deeply_nested_values_are_dropped_without_recursion() {
+    let limits = Limits { max_render_time: std::time::Duration::from_secs(60), ..Limits::default() };
+    for (deep, expected) in [
+        ("#set($a = 1)#foreach($i in [1..1000])#foreach($j in [1..1000])#set($a = [$a])#end#end$a.size()", "1"),
+        ("#set($a = 1)#foreach($i in [1..1000])#foreach($j in [1..500])#set($a = {'k': $a})#end#end$a.size()", "1"),
+        (
+            "#set($a = 1)#foreach($i in [1..1000])#foreach($j in [1..300])#set($m = {'k': $a})#set($a = $m.entrySet())#end#end$a.size()",
+            "1",
+        ),
+    ] {
+        let t = Template::parse(deep, &limits).unwrap();
+        assert_eq!(t.render_with(HashMap::new(), &limits, Mode::Aws).unwrap(), expected, "{deep}");
+        let t = Template::parse(&format!("{deep}$a"), &limits).unwrap();
+        assert!(matches!(t.render_with(HashMap::new(), &limits, Mode::Aws), Err(Error::Limit(_))), "{deep}");
+    }
 }

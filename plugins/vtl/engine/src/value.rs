@@ -23,7 +23,7 @@ pub enum Value {
     Str(Rc<str>),
     /// A list: `java.util.ArrayList` (renders `[a, b]`) or a JSON array from `$input.path`
     /// (json-smart's `JSONArray`, which renders as JSON text).
-    List(Rc<RefCell<Vec<Value>>>, ListKind),
+    List(Rc<RefCell<JList>>, ListKind),
     /// A map: `java.util.HashMap` (map literals; iterates in Java's hash order) or
     /// `LinkedHashMap` (JSON objects, `$input.params()`, `$context`; insertion order).
     Map(Rc<RefCell<JMap>>),
@@ -77,6 +77,91 @@ pub struct JMap {
     written: Vec<Rc<str>>,
 }
 
+/// A Java list's elements (`ArrayList`, json-smart's `JSONArray`): a `Vec` that is dropped
+/// without recursion (see [`JMap`]'s `Drop`).
+#[derive(Clone, Debug, Default)]
+pub struct JList(pub Vec<Value>);
+
+impl std::ops::Deref for JList {
+    type Target = Vec<Value>;
+
+    fn deref(&self) -> &Vec<Value> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for JList {
+    fn deref_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.0
+    }
+}
+
+impl From<Vec<Value>> for JList {
+    fn from(items: Vec<Value>) -> JList {
+        JList(items)
+    }
+}
+
+/// Dropping a list or map drops what it holds, and a list a template nested a million deep
+/// (`#set($a = [$a])` in loops within loops) would take as many nested calls: a stack
+/// overflow. So the containers that a dropped list or map holds last are emptied into one
+/// list of values to drop, one after the other (`drop_flat`); a list or map that holds no
+/// such container (most do not: scalars, or containers also held elsewhere) is dropped as
+/// usual.
+impl Drop for JList {
+    fn drop(&mut self) {
+        if self.0.iter().any(held_last) {
+            drop_flat(std::mem::take(&mut self.0));
+        }
+    }
+}
+
+impl Drop for JMap {
+    fn drop(&mut self) {
+        if self.entries.iter().any(|(_, v)| held_last(v)) {
+            drop_flat(self.entries.iter_mut().filter(|(_, v)| held_last(v)).map(|(_, v)| std::mem::take(v)).collect());
+        }
+    }
+}
+
+/// A list, map or entry that this value is the last holder of.
+#[inline]
+fn held_last(v: &Value) -> bool {
+    match v {
+        Value::List(l, _) => Rc::strong_count(l) == 1,
+        Value::Map(m) => Rc::strong_count(m) == 1,
+        Value::Entry(e) => Rc::strong_count(e) == 1,
+        _ => false,
+    }
+}
+
+/// Drops `values`, moving what each container held last into `values` first, so that no
+/// drop nests inside another.
+fn drop_flat(mut values: Vec<Value>) {
+    while let Some(mut v) = values.pop() {
+        match &mut v {
+            Value::List(l, _) if Rc::strong_count(l) == 1 => {
+                if let Ok(mut items) = l.try_borrow_mut() {
+                    values.append(&mut items.0);
+                }
+            }
+            // Only the containers: the keys and the rest go with the map, in place.
+            Value::Map(m) if Rc::strong_count(m) == 1 => {
+                if let Ok(mut m) = m.try_borrow_mut() {
+                    values.extend(m.entries.iter_mut().filter(|(_, v)| held_last(v)).map(|(_, v)| std::mem::take(v)));
+                }
+            }
+            Value::Entry(e) => {
+                if let Some((k, v)) = Rc::get_mut(e) {
+                    values.push(std::mem::take(k));
+                    values.push(std::mem::take(v));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A map's entries in Java iteration order, borrowed (see [`JMap::ordered`]).
 pub(crate) enum Ordered<'a> {
     /// A `LinkedHashMap`: insertion order.
@@ -111,28 +196,36 @@ impl<'a> Iterator for Ordered<'a> {
 impl JMap {
     /// An empty `LinkedHashMap`.
     pub fn linked() -> JMap {
-        JMap { capacity: 16, ..JMap::default() }
+        JMap::with_entries(Vec::new(), 16)
+    }
+
+    fn with_entries(entries: Vec<Entry>, capacity: usize) -> JMap {
+        JMap { entries, hashed: false, capacity, write_once: false, written: Vec::new() }
     }
 
     /// An empty `LinkedHashMap` with room for `n` entries.
     pub(crate) fn linked_with_capacity(n: usize) -> JMap {
-        JMap { entries: Vec::with_capacity(n), ..JMap::linked() }
+        JMap::with_entries(Vec::with_capacity(n), 16)
     }
 
     /// A `LinkedHashMap` of `entries`, whose keys are distinct.
     pub(crate) fn linked_from(entries: Vec<Entry>) -> JMap {
         let capacity = table_size(16, entries.len());
-        JMap { entries, capacity, ..JMap::default() }
+        JMap::with_entries(entries, capacity)
     }
 
     /// An empty `HashMap`.
     pub fn hashed() -> JMap {
-        JMap { hashed: true, capacity: 16, ..JMap::default() }
+        let mut m = JMap::linked();
+        m.hashed = true;
+        m
     }
 
     /// A map whose keys may each be set only once by a template.
     pub fn write_once() -> JMap {
-        JMap { write_once: true, capacity: 16, ..JMap::default() }
+        let mut m = JMap::linked();
+        m.write_once = true;
+        m
     }
 
     /// Number of entries.
@@ -243,9 +336,17 @@ pub fn java_hash(s: &str) -> i32 {
     s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
-/// Java's `hashCode()` of a value.
+/// Java's `hashCode()` of a value (cut short past [`MAX_NESTING`], as [`Value::render_into`]).
 pub fn java_hash_code(v: &Value) -> i32 {
-    match v {
+    hash_walk(v, &mut Walk::new())
+}
+
+fn hash_walk(v: &Value, walk: &mut Walk) -> i32 {
+    let container = matches!(v, Value::List(..) | Value::Map(_) | Value::Entry(_));
+    if container && !walk.enter("") {
+        return 0;
+    }
+    let h = match v {
         Value::Null => 0,
         Value::Bool(b) => {
             if *b {
@@ -262,14 +363,18 @@ pub fn java_hash_code(v: &Value) -> i32 {
         }
         Value::Str(s) => java_hash(s),
         Value::List(items, _) => {
-            items.borrow().iter().fold(1i32, |h, v| h.wrapping_mul(31).wrapping_add(java_hash_code(v)))
+            items.borrow().iter().fold(1i32, |h, v| h.wrapping_mul(31).wrapping_add(hash_walk(v, walk)))
         }
         Value::Map(m) => {
-            m.borrow().entries.iter().fold(0i32, |h, (k, v)| h.wrapping_add(java_hash(k) ^ java_hash_code(v)))
+            m.borrow().entries.iter().fold(0i32, |h, (k, v)| h.wrapping_add(java_hash(k) ^ hash_walk(v, walk)))
         }
-        Value::Entry(e) => java_hash_code(&e.0) ^ java_hash_code(&e.1),
+        Value::Entry(e) => hash_walk(&e.0, walk) ^ hash_walk(&e.1, walk),
         Value::Object(o) => (Rc::as_ptr(o) as *const () as usize) as i32,
+    };
+    if container {
+        walk.leave();
     }
+    h
 }
 
 /// The `HashMap` bucket of a key for a table of `capacity` slots.
@@ -321,7 +426,7 @@ impl Value {
 
     /// A new `ArrayList`.
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(RefCell::new(items)), ListKind::Java)
+        Value::List(Rc::new(RefCell::new(JList(items))), ListKind::Java)
     }
 
     /// A new map.
@@ -373,7 +478,16 @@ impl Value {
     }
 
     /// Appends `String.valueOf(this)`.
+    ///
+    /// A Java list or map that holds itself shows `(this Collection)` / `(this Map)` there, as
+    /// Java's do; a value nested deeper than [`MAX_NESTING`] (a cycle through two or more
+    /// containers, where Java overflows its stack) or whose text would pass the rendering's
+    /// output limit is cut short, and the template's rendering fails with [`crate::Error::Limit`].
     pub fn render_into(&self, out: &mut String) {
+        self.text_into(out, &mut Walk::new());
+    }
+
+    fn text_into(&self, out: &mut String, walk: &mut Walk) {
         match self {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -382,17 +496,30 @@ impl Value {
             Value::Double(d) => out.push_str(&java_double(*d)),
             Value::Str(s) => out.push_str(s),
             Value::List(items, ListKind::Java) => {
+                if !walk.enter(out) {
+                    return;
+                }
                 out.push('[');
                 for (i, v) in items.borrow().iter().enumerate() {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    v.render_into(out);
+                    match v {
+                        Value::List(l, _) if Rc::ptr_eq(l, items) => out.push_str("(this Collection)"),
+                        v => v.text_into(out, walk),
+                    }
+                    if walk.stopped(out) {
+                        break;
+                    }
                 }
                 out.push(']');
+                walk.leave();
             }
-            Value::List(..) => self.json_into(out),
+            Value::List(..) => self.json_walk(out, walk),
             Value::Map(m) => {
+                if !walk.enter(out) {
+                    return;
+                }
                 out.push('{');
                 for (i, (k, v)) in m.borrow().ordered().enumerate() {
                     if i > 0 {
@@ -400,14 +527,25 @@ impl Value {
                     }
                     out.push_str(k);
                     out.push('=');
-                    v.render_into(out);
+                    match v {
+                        Value::Map(v) if Rc::ptr_eq(v, m) => out.push_str("(this Map)"),
+                        v => v.text_into(out, walk),
+                    }
+                    if walk.stopped(out) {
+                        break;
+                    }
                 }
                 out.push('}');
+                walk.leave();
             }
             Value::Entry(e) => {
-                e.0.render_into(out);
+                if !walk.enter(out) {
+                    return;
+                }
+                e.0.text_into(out, walk);
                 out.push('=');
-                e.1.render_into(out);
+                e.1.text_into(out, walk);
+                walk.leave();
             }
             Value::Object(o) => out.push_str(&o.render()),
         }
@@ -420,25 +558,40 @@ impl Value {
         out
     }
 
-    /// Appends the value as JSON text (json-smart's compact style).
+    /// Appends the value as JSON text (json-smart's compact style); cut short as
+    /// [`Value::render_into`] is (json-smart has no guard for a container that holds itself).
     pub(crate) fn json_into(&self, out: &mut String) {
+        self.json_walk(out, &mut Walk::new());
+    }
+
+    fn json_walk(&self, out: &mut String, walk: &mut Walk) {
         match self {
             Value::Null => out.push_str("null"),
-            Value::Bool(_) | Value::Int(_) | Value::Long(_) => self.render_into(out),
+            Value::Bool(_) | Value::Int(_) | Value::Long(_) => self.text_into(out, walk),
             Value::Double(d) if d.is_finite() => out.push_str(&java_double(*d)),
             Value::Double(_) => out.push_str("null"),
             Value::Str(s) => json_string(s, out),
             Value::List(items, _) => {
+                if !walk.enter(out) {
+                    return;
+                }
                 out.push('[');
                 for (i, v) in items.borrow().iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    v.json_into(out);
+                    v.json_walk(out, walk);
+                    if walk.stopped(out) {
+                        break;
+                    }
                 }
                 out.push(']');
+                walk.leave();
             }
             Value::Map(m) => {
+                if !walk.enter(out) {
+                    return;
+                }
                 out.push('{');
                 for (i, (k, v)) in m.borrow().ordered().enumerate() {
                     if i > 0 {
@@ -446,11 +599,19 @@ impl Value {
                     }
                     json_string(k, out);
                     out.push(':');
-                    v.json_into(out);
+                    v.json_walk(out, walk);
+                    if walk.stopped(out) {
+                        break;
+                    }
                 }
                 out.push('}');
+                walk.leave();
             }
-            Value::Entry(_) | Value::Object(_) => json_string(&self.render(), out),
+            Value::Entry(_) | Value::Object(_) => {
+                let mut text = String::new();
+                self.text_into(&mut text, walk);
+                json_string(&text, out);
+            }
         }
     }
 
@@ -476,7 +637,7 @@ impl Value {
             }
             serde_json::Value::String(s) => Value::str(s.as_str()),
             serde_json::Value::Array(a) => {
-                Value::List(Rc::new(RefCell::new(a.iter().map(Value::from_json).collect())), ListKind::Json)
+                Value::List(Rc::new(RefCell::new(JList(a.iter().map(Value::from_json).collect()))), ListKind::Json)
             }
             serde_json::Value::Object(o) => {
                 let mut m = JMap::linked();
@@ -624,7 +785,7 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor<'_> {
             self.0.items.push(v);
         }
         let items = self.0.items.split_off(start);
-        Ok(Value::List(Rc::new(RefCell::new(items)), ListKind::Json))
+        Ok(Value::List(Rc::new(RefCell::new(JList(items))), ListKind::Json))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
@@ -773,9 +934,20 @@ pub(crate) fn equals(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Java's `a.equals(b)`.
+/// Java's `a.equals(b)` (false past [`MAX_NESTING`], as [`Value::render_into`] is cut short).
 pub(crate) fn java_equals(a: &Value, b: &Value) -> bool {
-    match (a, b) {
+    equals_walk(a, b, &mut Walk::new())
+}
+
+fn equals_walk(a: &Value, b: &Value, walk: &mut Walk) -> bool {
+    let container = matches!(a, Value::List(..) | Value::Map(_) | Value::Entry(_));
+    if container && !walk.enter("") {
+        return false;
+    }
+    let same = match (a, b) {
+        // Java's `equals` of a list or map is true at once for itself.
+        (Value::List(x, _), Value::List(y, _)) if Rc::ptr_eq(x, y) => true,
+        (Value::Map(x), Value::Map(y)) if Rc::ptr_eq(x, y) => true,
         (Value::Null, Value::Null) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x), Value::Int(y)) => x == y,
@@ -784,15 +956,97 @@ pub(crate) fn java_equals(a: &Value, b: &Value) -> bool {
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::List(x, _), Value::List(y, _)) => {
             let (x, y) = (x.borrow(), y.borrow());
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| java_equals(a, b))
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| equals_walk(a, b, walk))
         }
         (Value::Map(x), Value::Map(y)) => {
             let (x, y) = (x.borrow(), y.borrow());
-            x.len() == y.len() && x.entries.iter().all(|(k, v)| y.get(k).is_some_and(|w| java_equals(v, w)))
+            x.len() == y.len() && x.entries.iter().all(|(k, v)| y.get(k).is_some_and(|w| equals_walk(v, w, walk)))
         }
-        (Value::Entry(x), Value::Entry(y)) => java_equals(&x.0, &y.0) && java_equals(&x.1, &y.1),
+        (Value::Entry(x), Value::Entry(y)) => equals_walk(&x.0, &y.0, walk) && equals_walk(&x.1, &y.1, walk),
         (Value::Object(x), Value::Object(y)) => Rc::ptr_eq(x, y),
         _ => false,
+    };
+    if container {
+        walk.leave();
+    }
+    same
+}
+
+/// How deep the walks over values (text, JSON, `equals`, `hashCode`) follow lists and maps
+/// inside lists and maps. JSON payloads are read at most 128 deep (serde_json's limit), so
+/// only a value a template built can be deeper: in practice one that holds itself through
+/// another container, where Java would overflow its stack.
+pub const MAX_NESTING: usize = 256;
+
+/// Containers one walk visits at most: a value that holds the same container many times
+/// over, level after level, is a small graph with an exponentially large tree.
+const MAX_VISITS: usize = 1 << 20;
+
+thread_local! {
+    /// Set when a walk was cut short (see [`take_overflow`]).
+    static OVERFLOW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The longest text a walk writes: the rendering's output limit while a template renders.
+    static TEXT_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Whether a walk over values on this thread was cut short since the last call; clears it.
+/// A rendering checks it when it ends and fails if it was: its output would hold a cut value.
+pub(crate) fn take_overflow() -> bool {
+    OVERFLOW.with(|f| f.replace(false))
+}
+
+/// Sets the longest text a walk writes on this thread, returning the previous setting.
+pub(crate) fn set_text_cap(cap: usize) -> usize {
+    TEXT_CAP.with(|c| c.replace(cap))
+}
+
+/// One walk's depth and count of containers visited.
+struct Walk {
+    depth: usize,
+    visits: usize,
+    cap: usize,
+    stopped: bool,
+}
+
+impl Walk {
+    /// A walk; the thread's settings are read when it enters its first container (most
+    /// values written are strings and numbers).
+    fn new() -> Walk {
+        Walk { depth: 0, visits: 0, cap: usize::MAX, stopped: false }
+    }
+
+    /// Enters a container: false (and the walk stops) past the limits.
+    fn enter(&mut self, out: &str) -> bool {
+        if self.visits == 0 {
+            self.cap = TEXT_CAP.with(std::cell::Cell::get);
+            // After one walk was cut short, the rest of the rendering's are too: it fails
+            // anyway, and a loop over a value that holds itself ends at once.
+            self.stopped = OVERFLOW.with(std::cell::Cell::get);
+        }
+        self.visits += 1;
+        if self.stopped || self.depth >= MAX_NESTING || self.visits > MAX_VISITS || out.len() > self.cap {
+            self.stop();
+            return false;
+        }
+        self.depth += 1;
+        true
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// Whether the walk stopped, or must because `out` passed the cap.
+    fn stopped(&mut self, out: &str) -> bool {
+        if !self.stopped && out.len() > self.cap {
+            self.stop();
+        }
+        self.stopped
+    }
+
+    fn stop(&mut self) {
+        self.stopped = true;
+        OVERFLOW.with(|f| f.set(true));
     }
 }
 

@@ -218,7 +218,7 @@ fn inputs() -> (Inputs, HashMap<String, Value>) {
     let json = |s: &str| Value::from_json(&serde_json::from_str(s).unwrap());
     let java = |v: Value| match v {
         // Oracle.java builds java.util.ArrayList, not JSON arrays.
-        Value::List(items, _) => Value::list(items.borrow().clone()),
+        Value::List(items, _) => Value::list(items.borrow().to_vec()),
         other => other,
     };
     let mut map = JMap::linked();
