@@ -278,17 +278,15 @@ impl Object for Util {
         if arg.is_null() {
             return Some(Ok(Value::Null));
         }
-        // A string with nothing to escape is handed back as it is: no copy, no allocation
-        // (most parameter and stage-variable values).
-        if method == "escapeJavaScript"
-            && let Value::Str(s) = arg
-            && js_escape_at(s).is_none()
-        {
-            return Some(Ok(arg.clone()));
-        }
         let s = arg.as_str();
         Some(match method {
-            "escapeJavaScript" => Ok(Value::str(escape_javascript(&s))),
+            // A string with nothing to escape is handed back as it is: no copy, no allocation
+            // (most parameter and stage-variable values).
+            "escapeJavaScript" => Ok(match js_escape_at(&s) {
+                None if matches!(arg, Value::Str(_)) => arg.clone(),
+                None => Value::str(s.as_ref()),
+                Some(first) => Value::str(escape_from(&s, first)),
+            }),
             "parseJson" => Value::parse_json(&s).map_err(|e| Error::render(format!("$util.parseJson: {e}"))),
             "urlEncode" => Ok(Value::str(url_encode(&s))),
             "urlDecode" => url_decode(&s).map(Value::str),
@@ -315,7 +313,14 @@ fn js_escape_at(s: &str) -> Option<usize> {
 
 /// Apache Commons Lang 2 `StringEscapeUtils.escapeJavaScript`.
 pub fn escape_javascript(s: &str) -> String {
-    let Some(first) = js_escape_at(s) else { return s.to_string() };
+    match js_escape_at(s) {
+        Some(first) => escape_from(s, first),
+        None => s.to_string(),
+    }
+}
+
+/// [`escape_javascript`] of `s`, whose first character to escape is at `first`.
+fn escape_from(s: &str, first: usize) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     // Runs of characters that need no escape are copied whole, the first one found above.
     let mut run = 0;

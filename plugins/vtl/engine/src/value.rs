@@ -78,7 +78,7 @@ pub struct JMap {
 }
 
 /// A Java list's elements (`ArrayList`, json-smart's `JSONArray`): a `Vec` that is dropped
-/// without recursion (see [`JMap`]'s `Drop`).
+/// without recursion (see its `Drop`).
 #[derive(Clone, Debug, Default)]
 pub struct JList(pub Vec<Value>);
 
@@ -93,12 +93,6 @@ impl std::ops::Deref for JList {
 impl std::ops::DerefMut for JList {
     fn deref_mut(&mut self) -> &mut Vec<Value> {
         &mut self.0
-    }
-}
-
-impl From<Vec<Value>> for JList {
-    fn from(items: Vec<Value>) -> JList {
-        JList(items)
     }
 }
 
