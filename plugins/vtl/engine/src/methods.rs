@@ -109,6 +109,10 @@ fn utf16_len(s: &str) -> i64 {
 /// `$v.name(args)`: `Ok(Null)` when there is no such method (Velocity renders the reference
 /// as written), `Err` when the method throws.
 pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Value> {
+    // A container passed to a list's or a map's method may end up inside it.
+    if matches!(v, Value::List(..) | Value::Map(_)) && args.iter().any(value::is_container) {
+        env.note_holder(v);
+    }
     // Methods every object has.
     match (name, args.len()) {
         ("toString", 0) => return Ok(Value::str(v.render())),

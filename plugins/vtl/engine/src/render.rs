@@ -46,6 +46,17 @@ pub struct Env<'a> {
     defines: rustc_hash::FxHashMap<Slot, Rc<Block>>,
     /// A buffer reused to build strings before they are shared as values.
     pub(crate) scratch: String,
+    /// The lists and maps the template put a container into, whose cycles are broken when
+    /// the rendering ends (see [`value::break_cycles`]).
+    holders: Vec<value::Holder>,
+}
+
+impl Drop for Env<'_> {
+    fn drop(&mut self) {
+        if !self.holders.is_empty() {
+            value::break_cycles(std::mem::take(&mut self.holders));
+        }
+    }
 }
 
 impl<'a> Env<'a> {
@@ -69,6 +80,7 @@ impl<'a> Env<'a> {
             macro_depth: 0,
             defines: rustc_hash::FxHashMap::default(),
             scratch: String::new(),
+            holders: Vec::new(),
         }
     }
 
@@ -81,6 +93,16 @@ impl<'a> Env<'a> {
                 self.unbound.insert(name.to_string(), value);
             }
             None => {}
+        }
+    }
+
+    /// Notes that the template put a container into `v` (a list or a map).
+    pub(crate) fn note_holder(&mut self, v: &Value) {
+        if self.holders.last().is_some_and(|h| h.is(v)) {
+            return;
+        }
+        if let Some(h) = value::Holder::of(v) {
+            self.holders.push(h);
         }
     }
 
@@ -258,6 +280,9 @@ impl<'a> Env<'a> {
             if obj.is_null() {
                 return Ok(());
             }
+        }
+        if value::is_container(&v) {
+            self.note_holder(&obj);
         }
         match (last, &obj) {
             (Part::Property(name), Value::Map(m)) => {

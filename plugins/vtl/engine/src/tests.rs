@@ -191,6 +191,36 @@ fn values_that_hold_themselves() {
 }
 
 #[test]
+fn cycles_a_template_made_are_freed_when_it_ends() {
+    // A probe from outside, held by each cycle: it is freed only if the cycle is.
+    let limits = Limits::default();
+    for (src, ok) in [
+        ("#set($m = {'p': $p})$m.put('self', $m)", true),
+        ("#set($a = [$p])#set($b = [$a])$a.add($b)", true),
+        ("#set($a = {'p': $p})#set($b = {})#set($b.a = $a)#set($a.b = $b)", true),
+        ("#set($a = [$p])#set($a[0] = $a)", true),
+        ("#set($l = [$p])#set($m = {})$m.put('l', $l)$l.add($m)", true),
+        ("#set($a = {'p': $p})#set($b = {'x': $a})$a.putAll({'y': $b})", true),
+        ("#set($m = {'p': $p})#foreach($i in [1..50])$m.put(\"k$i\", $m)#end", true),
+        // A rendering that fails on its cycle frees it too.
+        ("#set($a = {'p': $p})#set($b = {'x': $a})$a.put('y', $b)$a", false),
+    ] {
+        let probe = Value::map(JMap::linked());
+        let Value::Map(m) = &probe else { unreachable!() };
+        let weak = Rc::downgrade(m);
+        let t = Template::parse(src, &limits).unwrap();
+        let r = t.render_with(HashMap::from([("p".to_string(), probe)]), &limits, Mode::Aws);
+        assert_eq!(r.is_ok(), ok, "{src}: {r:?}");
+        assert!(weak.upgrade().is_none(), "{src}: the cycle was not freed");
+    }
+    // What is on no cycle is left as the template made it.
+    let q = Value::map(JMap::linked());
+    let t = Template::parse("#set($x = $q.put('list', [1, [2]]))#set($q.map = {'a': $q.list})", &limits).unwrap();
+    t.render_with(HashMap::from([("q".to_string(), q.clone())]), &limits, Mode::Aws).unwrap();
+    assert_eq!(q.render(), "{list=[1, [2]], map={a=[1, [2]]}}");
+}
+
+#[test]
 fn jsonpath_filters() {
     let body = r#"{"items": [{"id": "a", "price": 5, "tags": ["x"]}, {"id": "b", "price": 15}, {"id": "c", "price": 8.5, "isbn": "1"}]}"#;
     assert_eq!(aws("$input.json('$.items[?(@.price < 10)].id')", body).output, r#"["a","c"]"#);

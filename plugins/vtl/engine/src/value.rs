@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 /// A value in a template.
 #[derive(Clone, Debug, Default)]
@@ -153,6 +153,120 @@ fn drop_flat(mut values: Vec<Value>) {
             }
             _ => {}
         }
+    }
+}
+
+/// A list or map that a template put a container into (`$m.put('k', $list)`,
+/// `$a.add($b)`, `#set($m.k = $n)`): the only way a template can make a container hold
+/// itself, directly or through others. Reference counting cannot free such a cycle, so at the
+/// end of a rendering [`break_cycles`] empties each of these that reaches itself.
+pub(crate) enum Holder {
+    List(Weak<RefCell<JList>>),
+    Map(Weak<RefCell<JMap>>),
+}
+
+impl Holder {
+    /// The container's address.
+    fn address(&self) -> usize {
+        match self {
+            Holder::List(l) => l.as_ptr() as *const () as usize,
+            Holder::Map(m) => m.as_ptr() as *const () as usize,
+        }
+    }
+
+    /// Is it `v`?
+    pub(crate) fn is(&self, v: &Value) -> bool {
+        container_address(v) == Some(self.address())
+    }
+
+    /// `v`, if it is a list or a map.
+    pub(crate) fn of(v: &Value) -> Option<Holder> {
+        match v {
+            Value::List(l, _) => Some(Holder::List(Rc::downgrade(l))),
+            Value::Map(m) => Some(Holder::Map(Rc::downgrade(m))),
+            _ => None,
+        }
+    }
+}
+
+/// Is `v` a container (one that may hold others)?
+pub(crate) fn is_container(v: &Value) -> bool {
+    matches!(v, Value::List(..) | Value::Map(_) | Value::Entry(_))
+}
+
+/// The address that identifies a container.
+fn container_address(v: &Value) -> Option<usize> {
+    match v {
+        Value::List(l, _) => Some(Rc::as_ptr(l) as *const () as usize),
+        Value::Map(m) => Some(Rc::as_ptr(m) as *const () as usize),
+        Value::Entry(e) => Some(Rc::as_ptr(e) as *const () as usize),
+        _ => None,
+    }
+}
+
+/// The containers `v` holds directly.
+fn children(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::List(l, _) => {
+            if let Ok(items) = l.try_borrow() {
+                out.extend(items.iter().filter(|x| is_container(x)).cloned());
+            }
+        }
+        Value::Map(m) => {
+            if let Ok(m) = m.try_borrow() {
+                out.extend(m.entries.iter().map(|(_, x)| x).filter(|x| is_container(x)).cloned());
+            }
+        }
+        Value::Entry(e) => out.extend([&e.0, &e.1].into_iter().filter(|x| is_container(x)).cloned()),
+        _ => {}
+    }
+}
+
+/// Empties every container of `holders` that still exists and reaches itself, so that the
+/// cycles a template made are freed: what a cycle holds is dropped with it, and nothing that
+/// is not on a cycle is touched. (A search that passes [`MAX_VISITS`] containers empties the
+/// container anyway: a leak is worse than a container emptied after its rendering.)
+pub(crate) fn break_cycles(holders: Vec<Holder>) {
+    for holder in holders {
+        let root = match holder {
+            Holder::List(l) => match l.upgrade() {
+                Some(l) => Value::List(l, ListKind::Java),
+                None => continue,
+            },
+            Holder::Map(m) => match m.upgrade() {
+                Some(m) => Value::Map(m),
+                None => continue,
+            },
+        };
+        let target = container_address(&root);
+        let mut seen = rustc_hash::FxHashSet::default();
+        let mut stack = Vec::new();
+        children(&root, &mut stack);
+        let mut cyclic = false;
+        while let Some(v) = stack.pop() {
+            let address = container_address(&v);
+            if address == target || seen.len() >= MAX_VISITS {
+                cyclic = true;
+                break;
+            }
+            if seen.insert(address) {
+                children(&v, &mut stack);
+            }
+        }
+        drop(stack);
+        if !cyclic {
+            continue;
+        }
+        let held: Vec<Value> = match &root {
+            Value::List(l, _) => l.try_borrow_mut().map(|mut l| std::mem::take(&mut l.0)).unwrap_or_default(),
+            Value::Map(m) => m
+                .try_borrow_mut()
+                .map(|mut m| std::mem::take(&mut m.entries).into_iter().map(|(_, v)| v).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        drop(root);
+        drop_flat(held);
     }
 }
 
