@@ -592,7 +592,12 @@ impl Value {
     /// containers, where Java overflows its stack) or whose text would pass the rendering's
     /// output limit is cut short, and the template's rendering fails with [`crate::Error::Limit`].
     pub fn render_into(&self, out: &mut String) {
-        self.text_into(out, &mut Walk::new());
+        // The usual values first, without the walk a container needs.
+        match self {
+            Value::Str(s) => out.push_str(s),
+            Value::Int(i) => push_int(out, i64::from(*i)),
+            _ => self.text_into(out, &mut Walk::new()),
+        }
     }
 
     fn text_into(&self, out: &mut String, walk: &mut Walk) {
