@@ -213,6 +213,16 @@ fn cycles_a_template_made_are_freed_when_it_ends() {
         assert_eq!(r.is_ok(), ok, "{src}: {r:?}");
         assert!(weak.upgrade().is_none(), "{src}: the cycle was not freed");
     }
+    // Many containers noted many times over (alternating, so not one after the other): the
+    // walks after the rendering stay bounded.
+    let t = Template::parse(
+        "#set($a = [])#set($b = [])#foreach($i in [1..1000])#foreach($j in [1..100])$a.add($b)$b.add($a)#end#end",
+        &limits,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let _ = t.render_with(HashMap::new(), &limits, Mode::Aws);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     // What is on no cycle is left as the template made it.
     let q = Value::map(JMap::linked());
     let t = Template::parse("#set($x = $q.put('list', [1, [2]]))#set($q.map = {'a': $q.list})", &limits).unwrap();

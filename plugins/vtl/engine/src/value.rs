@@ -179,6 +179,14 @@ impl Holder {
         container_address(v) == Some(self.address())
     }
 
+    /// The container, if it still exists.
+    fn upgrade(self) -> Option<Value> {
+        match self {
+            Holder::List(l) => l.upgrade().map(|l| Value::List(l, ListKind::Java)),
+            Holder::Map(m) => m.upgrade().map(Value::Map),
+        }
+    }
+
     /// `v`, if it is a list or a map.
     pub(crate) fn of(v: &Value) -> Option<Holder> {
         match v {
@@ -224,37 +232,20 @@ fn children(v: &Value, out: &mut Vec<Value>) {
 
 /// Empties every container of `holders` that still exists and reaches itself, so that the
 /// cycles a template made are freed: what a cycle holds is dropped with it, and nothing that
-/// is not on a cycle is touched. (A search that passes [`MAX_VISITS`] containers empties the
-/// container anyway: a leak is worse than a container emptied after its rendering.)
+/// is not on a cycle is touched.
+///
+/// This runs after the rendering, outside its time limit, so all the walks together visit at
+/// most [`MAX_VISITS`] values, each container is walked from once, and once that budget is
+/// spent the containers left are emptied without a walk (after its rendering nothing but a
+/// caller that passed one in can see a container, and a leak is worse than a container emptied
+/// after the rendering that filled it).
 pub(crate) fn break_cycles(holders: Vec<Holder>) {
-    for holder in holders {
-        let root = match holder {
-            Holder::List(l) => match l.upgrade() {
-                Some(l) => Value::List(l, ListKind::Java),
-                None => continue,
-            },
-            Holder::Map(m) => match m.upgrade() {
-                Some(m) => Value::Map(m),
-                None => continue,
-            },
-        };
-        let target = container_address(&root);
-        let mut seen = rustc_hash::FxHashSet::default();
-        let mut stack = Vec::new();
-        children(&root, &mut stack);
-        let mut cyclic = false;
-        while let Some(v) = stack.pop() {
-            let address = container_address(&v);
-            if address == target || seen.len() >= MAX_VISITS {
-                cyclic = true;
-                break;
-            }
-            if seen.insert(address) {
-                children(&v, &mut stack);
-            }
-        }
-        drop(stack);
-        if !cyclic {
+    let mut roots: Vec<Value> = holders.into_iter().filter_map(Holder::upgrade).collect();
+    roots.sort_by_key(container_address);
+    roots.dedup_by_key(|v| container_address(v));
+    let mut budget = MAX_VISITS;
+    for root in roots {
+        if budget > 0 && !reaches_itself(&root, &mut budget) {
             continue;
         }
         let held: Vec<Value> = match &root {
@@ -268,6 +259,29 @@ pub(crate) fn break_cycles(holders: Vec<Holder>) {
         drop(root);
         drop_flat(held);
     }
+}
+
+/// Does `root` hold itself, directly or through other containers? Each value looked at takes
+/// one from `budget`; `true` when it runs out.
+fn reaches_itself(root: &Value, budget: &mut usize) -> bool {
+    let target = container_address(root);
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut stack = Vec::new();
+    children(root, &mut stack);
+    while let Some(v) = stack.pop() {
+        if *budget == 0 {
+            return true;
+        }
+        *budget -= 1;
+        let address = container_address(&v);
+        if address == target {
+            return true;
+        }
+        if seen.insert(address) {
+            children(&v, &mut stack);
+        }
+    }
+    false
 }
 
 /// A map's entries in Java iteration order, borrowed (see [`JMap::ordered`]).
