@@ -374,6 +374,8 @@ fn list_method(items: &Rc<RefCell<JList>>, kind: ListKind, name: &str, args: &[V
 }
 
 fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Option<Value>> {
+    // A key is made from its argument before the map is borrowed to change it: the argument
+    // may be the map itself (`$m.remove($m)`), whose text reads the map.
     let key = |i: usize| args.get(i).map_or(Cow::Borrowed(""), Value::as_str);
     let owned_key = |i: usize| args.get(i).map_or_else(|| Rc::from(""), key_of);
     Ok(Some(match (name, args.len()) {
@@ -383,13 +385,17 @@ fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Optio
         ("getOrDefault", 2) => m.borrow().get(&key(0)).cloned().unwrap_or_else(|| args[1].clone()),
         ("containsKey", 1) => Value::Bool(m.borrow().get(&key(0)).is_some()),
         ("containsValue", 1) => Value::Bool(m.borrow().ordered().any(|(_, v)| value::java_equals(v, &args[0]))),
-        ("put", 2) => m.borrow_mut().put_checked(owned_key(0), args[1].clone())?.unwrap_or_default(),
+        ("put", 2) => {
+            let k = owned_key(0);
+            m.borrow_mut().put_checked(k, args[1].clone())?.unwrap_or_default()
+        }
         ("putIfAbsent", 2) => {
             let existing = m.borrow().get(&key(0)).cloned();
             match existing {
                 Some(v) if !v.is_null() => v,
                 _ => {
-                    m.borrow_mut().put_checked(owned_key(0), args[1].clone())?;
+                    let k = owned_key(0);
+                    m.borrow_mut().put_checked(k, args[1].clone())?;
                     Value::Null
                 }
             }
@@ -404,7 +410,11 @@ fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Optio
             }
             void()
         }
-        ("remove", 1) => m.borrow_mut().remove(&key(0)).unwrap_or_default(),
+        ("remove", 1) => {
+            let k = key(0);
+            let removed = m.borrow_mut().remove(&k);
+            removed.unwrap_or_default()
+        }
         ("clear", 0) => {
             m.borrow_mut().clear();
             void()
