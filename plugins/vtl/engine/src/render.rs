@@ -49,6 +49,9 @@ pub struct Env<'a> {
     /// The lists and maps the template put a container into, whose cycles are broken when
     /// the rendering ends (see [`value::break_cycles`]).
     holders: Vec<value::Holder>,
+    /// Their addresses, so that each is noted once (the `Weak` a holder keeps keeps its
+    /// address from being reused).
+    noted: rustc_hash::FxHashSet<usize>,
 }
 
 impl Drop for Env<'_> {
@@ -81,6 +84,7 @@ impl<'a> Env<'a> {
             defines: rustc_hash::FxHashMap::default(),
             scratch: String::new(),
             holders: Vec::new(),
+            noted: rustc_hash::FxHashSet::default(),
         }
     }
 
@@ -98,10 +102,9 @@ impl<'a> Env<'a> {
 
     /// Notes that the template put a container into `v` (a list or a map).
     pub(crate) fn note_holder(&mut self, v: &Value) {
-        if self.holders.last().is_some_and(|h| h.is(v)) {
-            return;
-        }
-        if let Some(h) = value::Holder::of(v) {
+        if let Some(h) = value::Holder::of(v)
+            && self.noted.insert(h.address())
+        {
             self.holders.push(h);
         }
     }

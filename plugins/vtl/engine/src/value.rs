@@ -167,16 +167,11 @@ pub(crate) enum Holder {
 
 impl Holder {
     /// The container's address.
-    fn address(&self) -> usize {
+    pub(crate) fn address(&self) -> usize {
         match self {
             Holder::List(l) => l.as_ptr() as *const () as usize,
             Holder::Map(m) => m.as_ptr() as *const () as usize,
         }
-    }
-
-    /// Is it `v`?
-    pub(crate) fn is(&self, v: &Value) -> bool {
-        container_address(v) == Some(self.address())
     }
 
     /// The container, if it still exists.
@@ -235,16 +230,14 @@ fn children(v: &Value, out: &mut Vec<Value>) {
 /// is not on a cycle is touched.
 ///
 /// This runs after the rendering, outside its time limit, so all the walks together visit at
-/// most [`MAX_VISITS`] values, each container is walked from once, and once that budget is
+/// most [`MAX_VISITS`] values, each container is walked from once (`holders` names each
+/// once), and once that budget is
 /// spent the containers left are emptied without a walk (after its rendering nothing but a
 /// caller that passed one in can see a container, and a leak is worse than a container emptied
 /// after the rendering that filled it).
 pub(crate) fn break_cycles(holders: Vec<Holder>) {
-    let mut roots: Vec<Value> = holders.into_iter().filter_map(Holder::upgrade).collect();
-    roots.sort_by_key(container_address);
-    roots.dedup_by_key(|v| container_address(v));
     let mut budget = MAX_VISITS;
-    for root in roots {
+    for root in holders.into_iter().filter_map(Holder::upgrade) {
         if budget > 0 && !reaches_itself(&root, &mut budget) {
             continue;
         }
