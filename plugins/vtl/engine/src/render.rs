@@ -102,8 +102,9 @@ impl<'a> Env<'a> {
 
     /// Notes that the template put a container into `v` (a list or a map).
     pub(crate) fn note_holder(&mut self, v: &Value) {
-        if let Some(h) = value::Holder::of(v)
-            && self.noted.insert(h.address())
+        if let Some(address) = value::container_address(v)
+            && let Some(h) = value::Holder::of(v)
+            && self.noted.insert(address)
         {
             self.holders.push(h);
         }

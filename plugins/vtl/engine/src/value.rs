@@ -166,14 +166,6 @@ pub(crate) enum Holder {
 }
 
 impl Holder {
-    /// The container's address.
-    pub(crate) fn address(&self) -> usize {
-        match self {
-            Holder::List(l) => l.as_ptr() as *const () as usize,
-            Holder::Map(m) => m.as_ptr() as *const () as usize,
-        }
-    }
-
     /// The container, if it still exists.
     fn upgrade(self) -> Option<Value> {
         match self {
@@ -198,7 +190,7 @@ pub(crate) fn is_container(v: &Value) -> bool {
 }
 
 /// The address that identifies a container.
-fn container_address(v: &Value) -> Option<usize> {
+pub(crate) fn container_address(v: &Value) -> Option<usize> {
     match v {
         Value::List(l, _) => Some(Rc::as_ptr(l) as *const () as usize),
         Value::Map(m) => Some(Rc::as_ptr(m) as *const () as usize),
@@ -231,10 +223,9 @@ fn children(v: &Value, out: &mut Vec<Value>) {
 ///
 /// This runs after the rendering, outside its time limit, so all the walks together visit at
 /// most [`MAX_VISITS`] values, each container is walked from once (`holders` names each
-/// once), and once that budget is
-/// spent the containers left are emptied without a walk (after its rendering nothing but a
-/// caller that passed one in can see a container, and a leak is worse than a container emptied
-/// after the rendering that filled it).
+/// once), and once that budget is spent the containers left are emptied without a walk (after
+/// its rendering nothing but a caller that passed one in can see a container, and a leak is
+/// worse than a container emptied after the rendering that filled it).
 pub(crate) fn break_cycles(holders: Vec<Holder>) {
     let mut budget = MAX_VISITS;
     for root in holders.into_iter().filter_map(Holder::upgrade) {
