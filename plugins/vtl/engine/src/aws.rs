@@ -285,12 +285,22 @@ impl Object for Util {
             "escapeJavaScript" => Ok(match js_escape_at(&s) {
                 None if matches!(arg, Value::Str(_)) => arg.clone(),
                 None => Value::str(s.as_ref()),
-                Some(first) => Value::str(escape_from(&s, first)),
+                Some(first) => {
+                    let escaped = escape_from(&s, first);
+                    // Escaping its own result over and over doubles a string's backslashes.
+                    return Some(crate::value::check_len(escaped.len()).map(|()| Value::str(escaped)));
+                }
             }),
             "parseJson" => Value::parse_json(&s).map_err(|e| Error::render(format!("$util.parseJson: {e}"))),
-            "urlEncode" => Ok(Value::str(url_encode(&s))),
+            "urlEncode" => {
+                let encoded = url_encode(&s);
+                crate::value::check_len(encoded.len()).map(|()| Value::str(encoded))
+            }
             "urlDecode" => url_decode(&s).map(Value::str),
-            "base64Encode" => Ok(Value::str(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))),
+            "base64Encode" => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+                crate::value::check_len(encoded.len()).map(|()| Value::str(encoded))
+            }
             "base64Decode" => base64::engine::general_purpose::STANDARD
                 .decode(s.trim())
                 .map(|b| Value::str(String::from_utf8_lossy(&b).into_owned()))

@@ -79,6 +79,25 @@ pub(crate) fn replacement(java: &str) -> Result<String> {
 }
 
 /// Java's `String.split(regex, limit)`.
+/// Java's `replaceAll` (`all`) or `replaceFirst` of `re` in `s`, `repl` already translated by
+/// [`replacement`]. Built match by match, so that it fails as soon as the result is longer
+/// than [`crate::value::check_len`] allows (a replacement that holds the string itself, over
+/// and over, would grow it without bound).
+pub(crate) fn replace(re: &Regex, s: &str, repl: &str, all: bool) -> Result<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for caps in re.captures_iter(s).take(if all { usize::MAX } else { 1 }) {
+        let Some(m) = caps.get(0) else { continue };
+        out.push_str(&s[last..m.start()]);
+        caps.expand(repl, &mut out);
+        last = m.end();
+        crate::value::check_len(out.len())?;
+    }
+    out.push_str(&s[last..]);
+    crate::value::check_len(out.len())?;
+    Ok(out)
+}
+
 pub(crate) fn split(s: &str, pattern: &str, limit: i64) -> Result<Vec<String>> {
     let re = regex(pattern)?;
     let mut parts = Vec::new();

@@ -135,14 +135,29 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
             ("getValue", 0) => Some(e.1.clone()),
             _ => None,
         },
-        Value::Object(o) => match o.call(name, args, env) {
-            Some(r) => Some(r?),
-            None => None,
-        },
+        Value::Object(o) => o.call(name, args, env).transpose()?,
         Value::Null => None,
     };
+    // A call on a large string, or one that made a large string, may have taken a while: the
+    // rendering's time is checked now, not only every 1024 steps, so that a loop of such calls
+    // stops near its time limit. (Not for the arguments: on every call that costs about a
+    // tenth of `methods::call`. A small string or a list given a large argument either makes
+    // a large string, or is quick.)
+    if let Value::Str(s) = v
+        && s.len() >= LARGE
+    {
+        env.check_time()?;
+    }
+    if let Some(Value::Str(s)) = &r
+        && s.len() >= LARGE
+    {
+        env.check_time()?;
+    }
     Ok(r.unwrap_or_default())
 }
+
+/// A string this long (in bytes) makes a method call check the rendering's time.
+const LARGE: usize = 1 << 16;
 
 /// A method of a string; `scratch` is a buffer to build a result in.
 fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) -> Result<Option<Value>> {
@@ -151,7 +166,10 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) 
         ("length", 0) => Value::Int(utf16_len(s) as i32),
         ("isEmpty", 0) => Value::Bool(s.is_empty()),
         ("isBlank", 0) => Value::Bool(s.trim().is_empty()),
-        ("getBytes", 0) => Value::list(s.bytes().map(|b| Value::Int(i32::from(b as i8))).collect()),
+        ("getBytes", 0) => {
+            value::check_items(s.len())?;
+            Value::list(s.bytes().map(|b| Value::Int(i32::from(b as i8))).collect())
+        }
         ("toLowerCase", 0) => change_case(s, str::make_ascii_lowercase, str::to_lowercase),
         ("toUpperCase", 0) => change_case(s, str::make_ascii_uppercase, str::to_uppercase),
         ("trim", 0) => Value::str(s.trim_matches(|c: char| c <= ' ')),
@@ -189,7 +207,11 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) 
         ("startsWith", 1) => Value::Bool(a(0).is_some_and(|n| s.starts_with(&*n))),
         ("endsWith", 1) => Value::Bool(a(0).is_some_and(|n| s.ends_with(&*n))),
         ("equalsIgnoreCase", 1) => Value::Bool(a(0).is_some_and(|n| n.to_lowercase() == s.to_lowercase())),
-        ("concat", 1) => Value::str(format!("{s}{}", a(0).unwrap_or_default())),
+        ("concat", 1) => {
+            let tail = a(0).unwrap_or_default();
+            value::check_len(s.len() + tail.len())?;
+            Value::str(format!("{s}{tail}"))
+        }
         ("compareTo", 1) => {
             let other = a(0).unwrap_or_default();
             let (x, y): (Vec<u16>, Vec<u16>) = (s.encode_utf16().collect(), other.encode_utf16().collect());
@@ -197,18 +219,14 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) 
             Value::Int(diff.unwrap_or(x.len() as i32 - y.len() as i32))
         }
         ("replace", 2) => match (a(0), a(1)) {
-            (Some(from), Some(to)) => replace(s, &from, &to, scratch),
+            (Some(from), Some(to)) => replace(s, &from, &to, scratch)?,
             _ => return Ok(None),
         },
         ("replaceAll", 2) | ("replaceFirst", 2) => {
             let (Some(pattern), Some(repl)) = (a(0), a(1)) else { return Ok(None) };
             let re = crate::java::regex(&pattern)?;
             let repl = crate::java::replacement(&repl)?;
-            if name == "replaceAll" {
-                Value::str(re.replace_all(s, repl.as_str()).into_owned())
-            } else {
-                Value::str(re.replacen(s, 1, repl.as_str()).into_owned())
-            }
+            Value::str(crate::java::replace(&re, s, &repl, name == "replaceAll")?)
         }
         ("matches", 1) => {
             let Some(pattern) = a(0) else { return Ok(None) };
@@ -218,6 +236,7 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) 
             let Some(pattern) = a(0) else { return Ok(None) };
             let limit = arg_int(args, 1).unwrap_or(0);
             let parts = crate::java::split(s, &pattern, limit)?;
+            value::check_items(parts.len())?;
             Value::list(parts.into_iter().map(Value::str).collect())
         }
         _ => return Ok(None),
@@ -225,23 +244,33 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) 
 }
 
 /// `String.replace(target, replacement)`: the string itself when the target does not occur;
-/// the result is built in `out` (a reused buffer), then shared.
-fn replace(s: &Rc<str>, from: &str, to: &str, out: &mut String) -> Value {
+/// the result is built in `out` (a reused buffer), then shared. Fails as soon as the result
+/// is longer than [`value::check_len`] allows.
+#[inline]
+fn replace(s: &Rc<str>, from: &str, to: &str, out: &mut String) -> Result<Value> {
     if from.is_empty() {
-        return Value::str(s.replace(from, to));
+        // `to` before every character and at the end.
+        value::check_len(s.len() + (s.chars().count() + 1) * to.len())?;
+        return Ok(Value::str(s.replace(from, to)));
     }
-    let Some(first) = find(s, from, 0) else { return Value::Str(s.clone()) };
+    let Some(first) = find(s, from, 0) else { return Ok(Value::Str(s.clone())) };
     out.clear();
     let mut at = Some(first);
     let mut last = 0;
     while let Some(i) = at {
         out.push_str(&s[last..i]);
         out.push_str(to);
+        if to.len() > from.len() {
+            value::check_len(out.len())?;
+        }
         last = i + from.len();
         at = find(s, from, last);
     }
     out.push_str(&s[last..]);
-    Value::str(out.as_str())
+    if to.len() > from.len() {
+        value::check_len(out.len())?;
+    }
+    Ok(Value::str(out.as_str()))
 }
 
 /// The first occurrence of a non-empty `needle` in `hay` at or after byte `from` (a character
@@ -316,16 +345,19 @@ fn list_method(items: &Rc<RefCell<JList>>, kind: ListKind, name: &str, args: &[V
             Value::Int(items.borrow().iter().rposition(|x| value::java_equals(x, &args[0])).map_or(-1, |i| i as i32))
         }
         ("add", 1) => {
+            value::check_items(len + 1)?;
             items.borrow_mut().push(args[0].clone());
             Value::Bool(true)
         }
         ("add", 2) => {
             let i = idx(0, true)?;
+            value::check_items(len + 1)?;
             items.borrow_mut().insert(i, args[1].clone());
             void()
         }
         ("addAll", 1) => match &args[0] {
             Value::List(other, _) => {
+                value::check_items(len + other.borrow().len())?;
                 let other = other.borrow().to_vec();
                 let changed = !other.is_empty();
                 items.borrow_mut().extend(other);
@@ -434,7 +466,7 @@ mod tests {
 
     #[test]
     fn replace_finds_every_occurrence() {
-        let r = |s: &str, from: &str, to: &str| replace(&Rc::from(s), from, to, &mut String::new()).render();
+        let r = |s: &str, from: &str, to: &str| replace(&Rc::from(s), from, to, &mut String::new()).unwrap().render();
         assert_eq!(r("Hello, World", "World", "prod"), "Hello, prod");
         assert_eq!(r("aaaa", "aa", "b"), "bb");
         assert_eq!(r("abc", "x", "y"), "abc");

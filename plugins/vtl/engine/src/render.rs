@@ -134,7 +134,17 @@ impl<'a> Env<'a> {
 
     fn step(&mut self) -> Result<()> {
         self.steps += 1;
-        if self.steps.is_multiple_of(1024) && self.started.elapsed() > self.limits.max_render_time {
+        if self.steps.is_multiple_of(1024) {
+            return self.check_time();
+        }
+        Ok(())
+    }
+
+    /// Fails when the rendering has taken longer than its limit. Checked every 1024 steps, and
+    /// after any one step that may take long by itself: parsing `#evaluate`'s text, a method
+    /// call on a large string.
+    pub(crate) fn check_time(&self) -> Result<()> {
+        if self.started.elapsed() > self.limits.max_render_time {
             return Err(Error::Limit(format!(
                 "rendering took longer than {} ms",
                 self.limits.max_render_time.as_millis()
@@ -206,6 +216,9 @@ impl<'a> Env<'a> {
                         let parsed = parser.parse();
                         self.adopt_symbols(std::mem::take(&mut parser.symbols));
                         let block = parsed?;
+                        // Parsing is not counted in steps: an `#evaluate` of its own text, in
+                        // a branching recursion, parses it thousands of times.
+                        self.check_time()?;
                         for (k, v) in parser.macros {
                             self.macros.to_mut().entry(k).or_insert(v);
                         }

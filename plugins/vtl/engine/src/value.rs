@@ -983,14 +983,17 @@ pub enum ArithOp {
 /// `a op b` with Velocity 1.7's rules; null when undefined (a null operand, a non-number,
 /// division by zero).
 ///
-/// Never an error; returned as the `Result` the renderer's `eval` returns, so that `eval`
+/// An error only for a string longer than [`check_len`] allows. Returned as the `Result` the
+/// renderer's `eval` returns, so that `eval`
 /// returns it as it is and this writes the value where `eval`'s caller reads it. (An `Option`
 /// or a bare value was copied out of this call's result right after this wrote it there, a
 /// wide load waiting on the narrower stores before it.)
 pub(crate) fn arith(op: ArithOp, a: &Value, b: &Value) -> crate::Result<Value> {
     if op == ArithOp::Add && (matches!(a, Value::Str(_)) || matches!(b, Value::Str(_))) && !a.is_null() && !b.is_null()
     {
-        return Ok(Value::str(format!("{}{}", a.render(), b.render())));
+        let (a, b) = (a.render(), b.render());
+        check_len(a.len() + b.len())?;
+        return Ok(Value::str(format!("{a}{b}")));
     }
     let (Some(x), Some(y)) = (a.number(), b.number()) else { return Ok(Value::Null) };
     match (x, y) {
@@ -1109,6 +1112,34 @@ pub(crate) fn take_overflow() -> bool {
 /// Sets the longest text a walk writes on this thread, returning the previous setting.
 pub(crate) fn set_text_cap(cap: usize) -> usize {
     TEXT_CAP.with(|c| c.replace(cap))
+}
+
+/// The longest text a walk writes on this thread: while a template renders, its output limit.
+/// It bounds what a template makes, too: no string longer than that (its text could not be
+/// written out), and no list of more than half that many items (two bytes an item at least).
+pub(crate) fn text_cap() -> usize {
+    TEXT_CAP.with(std::cell::Cell::get)
+}
+
+/// Fails when a string of `len` bytes would be longer than [`text_cap`]. The operations whose
+/// result can be longer than what they were given check before or while they build it, so that
+/// a template that grows a string over and over (`#set($s = $s.replace("x", $s))`) fails at
+/// the limit instead of running out of memory between two checks of its time.
+pub(crate) fn check_len(len: usize) -> crate::Result<()> {
+    let cap = text_cap();
+    if len > cap {
+        return Err(crate::Error::Limit(format!("a string longer than {cap} bytes")));
+    }
+    Ok(())
+}
+
+/// As [`check_len`], for a list of `items` items.
+pub(crate) fn check_items(items: usize) -> crate::Result<()> {
+    let cap = text_cap() / 2;
+    if items > cap {
+        return Err(crate::Error::Limit(format!("a list of more than {cap} items")));
+    }
+    Ok(())
 }
 
 /// One walk's depth and count of containers visited.
