@@ -98,11 +98,17 @@ pub(crate) fn replace(re: &Regex, s: &str, repl: &str, all: bool) -> Result<Stri
     Ok(out)
 }
 
+/// Java's `String.split`. Fails as soon as the parts the result keeps are more than
+/// [`crate::value::check_items`] allows (trailing empty parts, which a `limit` of 0 drops, are
+/// not counted), so that splitting a long string into characters stops early.
 pub(crate) fn split(s: &str, pattern: &str, limit: i64) -> Result<Vec<String>> {
     let re = regex(pattern)?;
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
     let mut last = 0;
     for m in re.find_iter(s) {
+        if limit != 0 || parts.last().is_some_and(|p| !p.is_empty()) {
+            crate::value::check_items(parts.len())?;
+        }
         if limit > 0 && parts.len() as i64 == limit - 1 {
             break;
         }

@@ -113,30 +113,13 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
     if matches!(v, Value::List(..) | Value::Map(_)) && args.iter().any(value::is_container) {
         env.note_holder(v);
     }
-    // Methods every object has.
-    match (name, args.len()) {
-        ("toString", 0) => return Ok(Value::str(v.render())),
-        ("hashCode", 0) => return Ok(Value::Int(value::java_hash_code(v))),
-        ("equals", 1) => return Ok(Value::Bool(value::java_equals(v, &args[0]))),
-        ("getClass", 0) => return Ok(Value::str(format!("class {}", v.class()))),
-        _ => {}
-    }
-    let r = match v {
-        Value::Str(s) => string_method(s, name, args, &mut env.scratch)?,
-        Value::Int(_) | Value::Long(_) | Value::Double(_) => number_method(v, name, args),
-        Value::Bool(b) => match (name, args.len()) {
-            ("booleanValue", 0) => Some(Value::Bool(*b)),
-            _ => None,
-        },
-        Value::List(items, kind) => list_method(items, *kind, name, args)?,
-        Value::Map(m) => map_method(m, name, args)?,
-        Value::Entry(e) => match (name, args.len()) {
-            ("getKey", 0) => Some(e.0.clone()),
-            ("getValue", 0) => Some(e.1.clone()),
-            _ => None,
-        },
-        Value::Object(o) => o.call(name, args, env).transpose()?,
-        Value::Null => None,
+    let r = match (name, args.len()) {
+        // Methods every object has.
+        ("toString", 0) => Some(Value::str(v.render())),
+        ("hashCode", 0) => Some(Value::Int(value::java_hash_code(v))),
+        ("equals", 1) => Some(Value::Bool(value::java_equals(v, &args[0]))),
+        ("getClass", 0) => Some(Value::str(format!("class {}", v.class()))),
+        _ => typed_method(v, name, args, env)?,
     };
     // A call on a large string, or one that made a large string, may have taken a while: the
     // rendering's time is checked now, not only every 1024 steps, so that a loop of such calls
@@ -154,6 +137,28 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
         env.check_time()?;
     }
     Ok(r.unwrap_or_default())
+}
+
+/// The methods of `v`'s own type (see [`call`]).
+#[inline(always)]
+fn typed_method(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Option<Value>> {
+    Ok(match v {
+        Value::Str(s) => string_method(s, name, args, &mut env.scratch)?,
+        Value::Int(_) | Value::Long(_) | Value::Double(_) => number_method(v, name, args),
+        Value::Bool(b) => match (name, args.len()) {
+            ("booleanValue", 0) => Some(Value::Bool(*b)),
+            _ => None,
+        },
+        Value::List(items, kind) => list_method(items, *kind, name, args)?,
+        Value::Map(m) => map_method(m, name, args)?,
+        Value::Entry(e) => match (name, args.len()) {
+            ("getKey", 0) => Some(e.0.clone()),
+            ("getValue", 0) => Some(e.1.clone()),
+            _ => None,
+        },
+        Value::Object(o) => o.call(name, args, env).transpose()?,
+        Value::Null => None,
+    })
 }
 
 /// A string this long (in bytes) makes a method call check the rendering's time.

@@ -245,6 +245,34 @@ fn evaluate_stops_at_the_time_limit() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
 }
 
+/// The time limit is checked every 1024 steps, and also after each step that can take long on
+/// its own: a method call on, or making, a string of 64 KiB or more, and the parse of an
+/// `#evaluate`. With a limit of zero, those fail a rendering of a handful of steps, and the
+/// same calls on a short string do not.
+#[test]
+fn one_long_step_checks_the_time() {
+    let limits = Limits { max_render_time: std::time::Duration::ZERO, ..Limits::default() };
+    let long = Inputs { body: "a".repeat(1 << 16), ..Inputs::default() };
+    let short = Inputs { body: "a".repeat(100), ..Inputs::default() };
+    for src in [
+        "$input.body.hashCode()",
+        "$input.body.toString()",
+        "$input.body.equals('a')",
+        "$input.body.length()",
+        "$input.body.indexOf('b')",
+        "$util.escapeJavaScript($input.body)",
+        "$util.base64Encode($input.body)",
+    ] {
+        let t = Template::parse(src, &limits).unwrap();
+        let r = t.render(&long, &limits);
+        assert!(matches!(&r, Err(Error::Limit(m)) if m.contains("took longer")), "{src}: {r:?}");
+        assert!(t.render(&short, &limits).is_ok(), "{src}");
+    }
+    let t = Template::parse("#evaluate('x')", &limits).unwrap();
+    let r = t.render(&short, &limits);
+    assert!(matches!(&r, Err(Error::Limit(m)) if m.contains("took longer")), "{r:?}");
+}
+
 /// A list or map that holds itself renders as Java's do (`(this Map)`, `(this Collection)`)
 /// and equals itself; one that holds itself through another container, or a value that holds
 /// the same container many times over, level after level, fails the rendering with a limit
