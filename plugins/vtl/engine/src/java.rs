@@ -78,7 +78,6 @@ pub(crate) fn replacement(java: &str) -> Result<String> {
     Ok(out)
 }
 
-/// Java's `String.split(regex, limit)`.
 /// Java's `replaceAll` (`all`) or `replaceFirst` of `re` in `s`, `repl` already translated by
 /// [`replacement`]. Built match by match, so that it fails as soon as the result is longer
 /// than [`crate::value::check_len`] allows (a replacement that holds the string itself, over
@@ -98,7 +97,7 @@ pub(crate) fn replace(re: &Regex, s: &str, repl: &str, all: bool) -> Result<Stri
     Ok(out)
 }
 
-/// Java's `String.split`. Fails as soon as the parts the result keeps are more than
+/// Java's `String.split(regex, limit)`. Fails as soon as the parts the result keeps are more than
 /// [`crate::value::check_items`] allows (trailing empty parts, which a `limit` of 0 drops, are
 /// not counted), so that splitting a long string into characters stops early.
 pub(crate) fn split(s: &str, pattern: &str, limit: i64) -> Result<Vec<String>> {

@@ -984,10 +984,10 @@ pub enum ArithOp {
 /// division by zero).
 ///
 /// An error only for a string longer than [`check_len`] allows. Returned as the `Result` the
-/// renderer's `eval` returns, so that `eval`
-/// returns it as it is and this writes the value where `eval`'s caller reads it. (An `Option`
-/// or a bare value was copied out of this call's result right after this wrote it there, a
-/// wide load waiting on the narrower stores before it.)
+/// renderer's `eval` returns, so that `eval` returns it as it is and this writes the value
+/// where `eval`'s caller reads it. (An `Option` or a bare value was copied out of this call's
+/// result right after this wrote it there, a wide load waiting on the narrower stores before
+/// it.)
 pub(crate) fn arith(op: ArithOp, a: &Value, b: &Value) -> crate::Result<Value> {
     if op == ArithOp::Add && (matches!(a, Value::Str(_)) || matches!(b, Value::Str(_))) && !a.is_null() && !b.is_null()
     {
