@@ -97,16 +97,29 @@ pub(crate) fn replace(re: &Regex, s: &str, repl: &str, all: bool) -> Result<Stri
     Ok(out)
 }
 
+/// How many parts [`split`] makes between two calls of its `tick`.
+pub(crate) const TICK: usize = 4096;
+
 /// Java's `String.split(regex, limit)`. Fails as soon as the parts the result keeps are more than
 /// [`crate::value::check_items`] allows (trailing empty parts, which a `limit` of 0 drops, are
-/// not counted), so that splitting a long string into characters stops early.
-pub(crate) fn split(s: &str, pattern: &str, limit: i64) -> Result<Vec<String>> {
+/// not counted), so that splitting a long string into characters stops early. Calls `tick`
+/// every [`TICK`] parts, for the caller to check the rendering's time: a long string split
+/// into millions of parts is one step of the template.
+pub(crate) fn split<'s>(
+    s: &'s str,
+    pattern: &str,
+    limit: i64,
+    mut tick: impl FnMut() -> Result<()>,
+) -> Result<Vec<&'s str>> {
     let re = regex(pattern)?;
-    let mut parts: Vec<String> = Vec::new();
+    let mut parts: Vec<&str> = Vec::new();
     let mut last = 0;
     for m in re.find_iter(s) {
         if limit != 0 || parts.last().is_some_and(|p| !p.is_empty()) {
             crate::value::check_items(parts.len())?;
+        }
+        if parts.len() % TICK == TICK - 1 {
+            tick()?;
         }
         if limit > 0 && parts.len() as i64 == limit - 1 {
             break;
@@ -118,16 +131,16 @@ pub(crate) fn split(s: &str, pattern: &str, limit: i64) -> Result<Vec<String>> {
         if m.start() == m.end() && m.start() == last && last != 0 {
             continue;
         }
-        parts.push(s[last..m.start()].to_string());
+        parts.push(&s[last..m.start()]);
         last = m.end();
     }
-    parts.push(s[last..].to_string());
+    parts.push(&s[last..]);
     if limit == 0 {
-        while parts.len() > 1 && parts.last().is_some_and(String::is_empty) {
+        while parts.len() > 1 && parts.last().is_some_and(|p| p.is_empty()) {
             parts.pop();
         }
         if s.is_empty() {
-            return Ok(vec![String::new()]);
+            return Ok(vec![""]);
         }
         if parts.len() == 1 && parts[0].is_empty() {
             parts.clear();
@@ -142,12 +155,12 @@ mod tests {
 
     #[test]
     fn split_follows_java() {
-        assert_eq!(split("a,b,,c,,", ",", 0).unwrap(), ["a", "b", "", "c"]);
-        assert_eq!(split("a,b,c", ",", 2).unwrap(), ["a", "b,c"]);
-        assert_eq!(split(",a", ",", 0).unwrap(), ["", "a"]);
-        assert_eq!(split("", ",", 0).unwrap(), [""]);
-        assert_eq!(split(",,", ",", 0).unwrap(), Vec::<String>::new());
-        assert_eq!(split("abc", "", 0).unwrap(), ["a", "b", "c"]);
+        assert_eq!(split("a,b,,c,,", ",", 0, || Ok(())).unwrap(), ["a", "b", "", "c"]);
+        assert_eq!(split("a,b,c", ",", 2, || Ok(())).unwrap(), ["a", "b,c"]);
+        assert_eq!(split(",a", ",", 0, || Ok(())).unwrap(), ["", "a"]);
+        assert_eq!(split("", ",", 0, || Ok(())).unwrap(), [""]);
+        assert_eq!(split(",,", ",", 0, || Ok(())).unwrap(), Vec::<&str>::new());
+        assert_eq!(split("abc", "", 0, || Ok(())).unwrap(), ["a", "b", "c"]);
     }
 
     #[test]

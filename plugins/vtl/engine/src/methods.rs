@@ -143,7 +143,7 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
 #[inline(always)]
 fn typed_method(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Option<Value>> {
     Ok(match v {
-        Value::Str(s) => string_method(s, name, args, &mut env.scratch)?,
+        Value::Str(s) => string_method(s, name, args, env)?,
         Value::Int(_) | Value::Long(_) | Value::Double(_) => number_method(v, name, args),
         Value::Bool(b) => match (name, args.len()) {
             ("booleanValue", 0) => Some(Value::Bool(*b)),
@@ -164,8 +164,8 @@ fn typed_method(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Res
 /// A string this long (in bytes) makes a method call check the rendering's time.
 const LARGE: usize = 1 << 16;
 
-/// A method of a string; `scratch` is a buffer to build a result in.
-fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) -> Result<Option<Value>> {
+/// A method of a string.
+fn string_method(s: &Rc<str>, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Option<Value>> {
     let a = |i| arg_str(args, i);
     Ok(Some(match (name, args.len()) {
         ("length", 0) => Value::Int(utf16_len(s) as i32),
@@ -224,7 +224,7 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) 
             Value::Int(diff.unwrap_or(x.len() as i32 - y.len() as i32))
         }
         ("replace", 2) => match (a(0), a(1)) {
-            (Some(from), Some(to)) => replace(s, &from, &to, scratch)?,
+            (Some(from), Some(to)) => replace(s, &from, &to, &mut env.scratch)?,
             _ => return Ok(None),
         },
         ("replaceAll", 2) | ("replaceFirst", 2) => {
@@ -240,9 +240,16 @@ fn string_method(s: &Rc<str>, name: &str, args: &[Value], scratch: &mut String) 
         ("split", 1 | 2) => {
             let Some(pattern) = a(0) else { return Ok(None) };
             let limit = arg_int(args, 1).unwrap_or(0);
-            let parts = crate::java::split(s, &pattern, limit)?;
+            let parts = crate::java::split(s, &pattern, limit, || env.check_time())?;
             value::check_items(parts.len())?;
-            Value::list(parts.into_iter().map(Value::str).collect())
+            let mut items = Vec::with_capacity(parts.len());
+            for (i, part) in parts.into_iter().enumerate() {
+                if i % crate::java::TICK == crate::java::TICK - 1 {
+                    env.check_time()?;
+                }
+                items.push(Value::str(part));
+            }
+            Value::list(items)
         }
         _ => return Ok(None),
     }))

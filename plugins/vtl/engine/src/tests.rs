@@ -273,6 +273,20 @@ fn one_long_step_checks_the_time() {
     assert!(matches!(&r, Err(Error::Limit(m)) if m.contains("took longer")), "{r:?}");
 }
 
+/// `split` into many parts checks the time as it goes: a string of less than 64 KiB, on which
+/// no method call checks the time after it, split into characters fails at once with a time
+/// limit of zero (it made 60k parts unchecked before), and a short one does not.
+#[test]
+fn splitting_into_many_parts_checks_the_time() {
+    let limits = Limits { max_render_time: std::time::Duration::ZERO, ..Limits::default() };
+    let t = Template::parse("$input.body.split('').size()", &limits).unwrap();
+    let long = Inputs { body: "a".repeat(60_000), ..Inputs::default() };
+    let r = t.render(&long, &limits);
+    assert!(matches!(&r, Err(Error::Limit(m)) if m.contains("took longer")), "{r:?}");
+    let short = Inputs { body: "a".repeat(4000), ..Inputs::default() };
+    assert_eq!(t.render(&short, &limits).unwrap().output, "4000");
+}
+
 /// A list or map that holds itself renders as Java's do (`(this Map)`, `(this Collection)`)
 /// and equals itself; one that holds itself through another container, or a value that holds
 /// the same container many times over, level after level, fails the rendering with a limit
