@@ -16,6 +16,10 @@ use crate::{Error, Limits, Mode, Result};
 /// Deepest macro recursion (Velocity's `velocimacro.max.depth`).
 const MAX_MACRO_DEPTH: usize = 20;
 
+/// Longest chain of `$foreach.parent`s: loops nested deeper than this (or a template that
+/// chains loops' `$foreach`s as deep) see no parent past it.
+const MAX_SCOPE_DEPTH: usize = 64;
+
 /// How a block ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
@@ -44,6 +48,9 @@ pub struct Env<'a> {
     macro_depth: usize,
     /// `#define` blocks by the slot of their name.
     defines: rustc_hash::FxHashMap<Slot, Rc<Block>>,
+    /// The innermost `#foreach`'s `$foreach`, for [`Env::reference`] to read `$foreach.hasNext`
+    /// and the like from directly while the variable holds it.
+    foreach: Option<Rc<Foreach>>,
     /// A buffer reused to build strings before they are shared as values.
     pub(crate) scratch: String,
     /// The lists and maps the template put a container into, whose cycles are broken when
@@ -82,6 +89,7 @@ impl<'a> Env<'a> {
             started: Instant::now(),
             macro_depth: 0,
             defines: rustc_hash::FxHashMap::default(),
+            foreach: None,
             scratch: String::new(),
             holders: Vec::new(),
             noted: rustc_hash::FxHashSet::default(),
@@ -339,10 +347,24 @@ impl<'a> Env<'a> {
         let slots = [Symbols::VELOCITY_COUNT, Symbols::VELOCITY_HAS_NEXT, Symbols::FOREACH, var];
         let saved = slots.map(|s| self.vars[s].clone());
         let n = items.len();
-        let mut state = Rc::new(Foreach { index: Cell::new(0), len: n });
         let names_count = self.symbols.names_loop_var(Symbols::VELOCITY_COUNT);
         let names_has_next = self.symbols.names_loop_var(Symbols::VELOCITY_HAS_NEXT);
         let names_foreach = self.symbols.names_loop_var(Symbols::FOREACH);
+        // `$foreach` is one object for the whole loop, put in the variable when the loop starts
+        // and changed in place: as in Velocity 1.7, a `$foreach` the template kept shows the
+        // loop's present iteration, and one the template set to something else stays so.
+        // `self.foreach` holds it too while the loop runs (the outer loop's is put back when
+        // it ends), for `Env::reference` to read its properties directly.
+        // Not a list or a map: one that held this loop's `$foreach` would never be freed.
+        let previous = saved[2].clone().filter(|v| !value::is_container(v));
+        let depth = previous.as_ref().and_then(as_foreach).map_or(1, |p| p.depth + 1);
+        // Past `MAX_SCOPE_DEPTH`, a loop's `$foreach` has no parent.
+        let (previous, depth) = if depth > MAX_SCOPE_DEPTH { (None, 1) } else { (previous, depth) };
+        let state = Rc::new_cyclic(|me| Foreach { index: Cell::new(0), len: n, previous, depth, me: me.clone() });
+        let outer = std::mem::replace(&mut self.foreach, names_foreach.then(|| state.clone()));
+        if names_foreach {
+            self.vars[Symbols::FOREACH] = Some(Value::Object(state.clone()));
+        }
         let mut flow = Flow::Normal;
         for (i, item) in items.iter().enumerate() {
             if i >= self.limits.max_foreach_iterations {
@@ -361,22 +383,7 @@ impl<'a> Env<'a> {
             if names_has_next {
                 self.vars[Symbols::VELOCITY_HAS_NEXT] = Some(Value::Bool(i + 1 < n));
             }
-            if names_foreach {
-                // `$foreach` is updated in place while the variable holds the only other
-                // reference to it; a new one is made when the template kept the previous
-                // iteration's (which then must not change) or set the variable to something
-                // else.
-                let ours = matches!(&self.vars[Symbols::FOREACH],
-                    Some(Value::Object(o)) if std::ptr::addr_eq(Rc::as_ptr(o), Rc::as_ptr(&state)));
-                if Rc::strong_count(&state) > 1 + usize::from(ours) {
-                    state = Rc::new(Foreach { index: Cell::new(i), len: n });
-                } else {
-                    state.index.set(i);
-                }
-                if !ours || Rc::strong_count(&state) == 1 {
-                    self.vars[Symbols::FOREACH] = Some(Value::Object(state.clone()));
-                }
-            }
+            state.index.set(i);
             match self.block(body, out)? {
                 Flow::Normal => {}
                 Flow::Break => break,
@@ -386,9 +393,24 @@ impl<'a> Env<'a> {
                 }
             }
         }
-        for (slot, v) in slots.into_iter().zip(saved) {
+        let [count, has_next, foreach, item] = saved;
+        for (slot, v) in [(Symbols::VELOCITY_COUNT, count), (Symbols::VELOCITY_HAS_NEXT, has_next), (var, item)] {
             self.vars[slot] = v;
         }
+        // `$foreach` is put back as Velocity 1.7 does (`Directive.postRender`): when it is this
+        // loop's, to what it was before; when the template set it to another loop's, to that
+        // one's; when the template set it to anything else, it is left so.
+        if names_foreach {
+            let current = self.vars[Symbols::FOREACH].as_ref();
+            if current.and_then(as_foreach).is_some_and(|f| std::ptr::eq(f, &*state)) {
+                self.vars[Symbols::FOREACH] = foreach;
+            } else if let Some(other) = current.and_then(as_foreach) {
+                self.vars[Symbols::FOREACH] = other.previous.clone();
+            }
+        } else {
+            self.vars[Symbols::FOREACH] = foreach;
+        }
+        self.foreach = outer;
         Ok(flow)
     }
 
@@ -547,6 +569,16 @@ impl<'a> Env<'a> {
 
     pub(crate) fn reference(&mut self, r: &Reference) -> Result<Value> {
         let mut parts = r.parts.as_slice();
+        // `$foreach.hasNext` (and `index`, `count`, …) while `$foreach` is the loop's own: read
+        // from the loop's state, not through `Object::property`.
+        if r.slot == Symbols::FOREACH
+            && let [Part::Property(name)] = parts
+            && let (Some(Value::Object(o)), Some(state)) = (&self.vars[Symbols::FOREACH], &self.foreach)
+            && std::ptr::addr_eq(Rc::as_ptr(o), Rc::as_ptr(state))
+            && let Some(v) = state.get(name)
+        {
+            return Ok(v);
+        }
         // `$var.name…` on a map (a JSON object, most often): looked up in place, and only what
         // it finds is cloned, not the map first; `$var.name` alone is cloned straight into
         // this call's result (see `Env::part`).
@@ -626,11 +658,65 @@ impl<'a> Env<'a> {
     }
 }
 
-/// `$foreach`: the loop's state.
+/// `$foreach`: the loop's state (Velocity 1.7's `ForeachScope`).
 #[derive(Debug)]
 struct Foreach {
     index: Cell<usize>,
     len: usize,
+    /// What `$foreach` was when the loop started: the enclosing loop's `$foreach`
+    /// (`$foreach.parent`), or anything else the template had set it to (`$foreach.replaced`),
+    /// but for a list or a map (which could come to hold this loop's `$foreach`, a cycle of
+    /// counted references).
+    previous: Option<Value>,
+    /// How many loops' `$foreach` this one's `previous` reaches through, itself included: a
+    /// template that keeps each loop's `$foreach` and puts it back for the next loop would
+    /// otherwise make a chain as long as it has steps, which `$foreach.topmost` walks and
+    /// dropping it recurses through.
+    depth: usize,
+    /// Itself, for `$foreach.topmost` of a loop that has no parent.
+    me: std::rc::Weak<Foreach>,
+}
+
+impl Foreach {
+    /// `$foreach.name`: the loop's index, count, whether it has a next item, is at its first
+    /// or its last.
+    #[inline]
+    fn get(&self, name: &str) -> Option<Value> {
+        let index = self.index.get();
+        Some(match name {
+            "index" => Value::Int(index as i32),
+            "count" => Value::Int(index as i32 + 1),
+            "hasNext" => Value::Bool(index + 1 < self.len),
+            "first" => Value::Bool(index == 0),
+            "last" => Value::Bool(index + 1 == self.len),
+            "parent" => self.parent().unwrap_or_default(),
+            "topmost" => {
+                let mut top = Value::Object(self.me.upgrade()?);
+                while let Some(parent) = as_foreach(&top).and_then(Foreach::parent) {
+                    top = parent;
+                }
+                top
+            }
+            "replaced" => match self.parent() {
+                Some(_) => Value::Null,
+                None => self.previous.clone().unwrap_or_default(),
+            },
+            _ => return None,
+        })
+    }
+
+    /// The enclosing loop's `$foreach`, if `$foreach` was one when this loop started.
+    fn parent(&self) -> Option<Value> {
+        self.previous.as_ref().filter(|v| as_foreach(v).is_some()).cloned()
+    }
+}
+
+/// `v` as a loop's `$foreach`, if it is one.
+fn as_foreach(v: &Value) -> Option<&Foreach> {
+    match v {
+        Value::Object(o) => o.as_any()?.downcast_ref::<Foreach>(),
+        _ => None,
+    }
 }
 
 impl value::Object for Foreach {
@@ -638,29 +724,37 @@ impl value::Object for Foreach {
         "org.apache.velocity.runtime.directive.ForeachScope"
     }
 
+    /// Velocity 1.7's scopes are maps with no entries (`AbstractMap`): `{}`.
+    fn render(&self) -> String {
+        "{}".into()
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn call(&self, method: &str, args: &[Value], _env: &mut Env<'_>) -> Option<Result<Value>> {
         if !args.is_empty() {
             return None;
         }
-        let index = self.index.get();
         Some(Ok(match method {
-            "getIndex" => Value::Int(index as i32),
-            "getCount" => Value::Int(index as i32 + 1),
-            "hasNext" | "getHasNext" => Value::Bool(index + 1 < self.len),
-            "isFirst" | "getFirst" => Value::Bool(index == 0),
-            "isLast" | "getLast" => Value::Bool(index + 1 == self.len),
+            "getIndex" => self.get("index")?,
+            "getCount" => self.get("count")?,
+            "hasNext" | "getHasNext" => self.get("hasNext")?,
+            "isFirst" | "getFirst" => self.get("first")?,
+            "isLast" | "getLast" => self.get("last")?,
+            "getParent" => self.get("parent")?,
+            "getTopmost" => self.get("topmost")?,
+            "getReplaced" => self.get("replaced")?,
+            // A scope is a map with no entries.
+            "size" => Value::Int(0),
+            "isEmpty" => Value::Bool(true),
+            "keySet" | "values" | "entrySet" => Value::list(Vec::new()),
             _ => return None,
         }))
     }
 
-    fn property(&self, name: &str, env: &mut Env<'_>) -> Option<Result<Value>> {
-        match name {
-            "index" => self.call("getIndex", &[], env),
-            "count" => self.call("getCount", &[], env),
-            "hasNext" => self.call("hasNext", &[], env),
-            "first" => self.call("isFirst", &[], env),
-            "last" => self.call("isLast", &[], env),
-            _ => None,
-        }
+    fn property(&self, name: &str, _env: &mut Env<'_>) -> Option<Result<Value>> {
+        self.get(name).map(Ok)
     }
 }

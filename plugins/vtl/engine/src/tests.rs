@@ -47,12 +47,17 @@ fn set_if_foreach() {
     assert_eq!(v("#foreach($i in [1..3])$i#if($foreach.hasNext),#end#end"), "1,2,3");
     assert_eq!(v("#foreach($i in [3..1])$velocityCount:$i $foreach.index #end"), "1:3 0 2:2 1 3:1 2 ");
     assert_eq!(v("#foreach($i in ['a','b','c'])#if($i == 'b')#break#end$i#end"), "a");
-    // A `$foreach` the template keeps does not move on with the loop; one it replaces is its own.
+    // `$foreach` is one object for the loop, as in Velocity 1.7: one the template keeps moves
+    // on with the loop; one it replaces stays replaced.
     assert_eq!(
         v("#foreach($i in [1,2,3])#if($velocityCount == 1)#set($first = $foreach)#end$foreach.index/$first.index #end"),
-        "0/0 1/0 2/0 "
+        "0/0 1/1 2/2 "
     );
     assert_eq!(v("#foreach($i in [1,2])#set($foreach = 'x')$foreach #end"), "x x ");
+    assert_eq!(
+        v("#foreach($i in [1,2,3])#if($i == 2)#set($foreach = 'x')#end$foreach.index #end"),
+        "0 $foreach.index $foreach.index "
+    );
     assert_eq!(v("before#stop after"), "before");
     // A null right side leaves the variable as it was.
     assert_eq!(v("#set($x = 1)#set($x = $nothing)$x"), "1");
@@ -511,4 +516,21 @@ fn deeply_nested_values_are_dropped_without_recursion() {
         let t = Template::parse(&format!("{deep}$a"), &limits).unwrap();
         assert!(matches!(t.render_with(HashMap::new(), &limits, Mode::Aws), Err(Error::Limit(_))), "{deep}");
     }
+}
+
+/// A template that keeps each loop's `$foreach` and puts it back before the next loop would
+/// chain them as long as it runs (each one's `$foreach.parent` the one before); the chain is
+/// cut at 64, so that `$foreach.topmost` and dropping it stay short.
+#[test]
+fn foreach_parents_are_not_chained_without_end() {
+    let chain = |loops: usize| {
+        v(&format!(
+            "#set($f = 1)#foreach($i in [1..{loops}])#set($foreach = $f)#foreach($j in [1])#set($f = $foreach)#end#end\
+             #set($n = 0)#set($p = $f)#foreach($i in [1..1000])#if($p.parent)#set($p = $p.parent)#set($n = $n + 1)#end#end$n"
+        ))
+    };
+    assert_eq!(chain(3), "2");
+    assert_eq!(chain(64), "63");
+    assert_eq!(chain(65), "0");
+    assert_eq!(chain(1000), "39");
 }

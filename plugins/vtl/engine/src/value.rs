@@ -57,6 +57,10 @@ pub trait Object: std::fmt::Debug {
     fn render(&self) -> String {
         format!("{}@{:x}", self.class(), self as *const Self as *const () as usize)
     }
+    /// The object itself, for the objects that are looked at as their own type (`$foreach`).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// A Java map: `HashMap` or `LinkedHashMap` semantics.
