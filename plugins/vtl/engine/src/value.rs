@@ -815,7 +815,7 @@ impl ReadState {
     }
 
     /// The shared key `s`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn intern(&mut self, s: &str) -> Rc<str> {
         let slot = ReadState::slot(s);
         if let Some(k) = &self.recent[slot]
