@@ -354,8 +354,9 @@ impl<'a> Env<'a> {
         // and changed in place: as in Velocity 1.7, a `$foreach` the template kept shows the
         // loop's present iteration, and one the template set to something else stays so.
         // `self.foreach` holds it too while the loop runs (the outer loop's is put back when
-        // it ends), for `Env::reference` to read its properties directly.
-        // Not a list or a map: one that held this loop's `$foreach` would never be freed.
+        // it ends), for `Env::reference` to read its properties directly. What `$foreach` was
+        // is kept but for a list or a map: one that held this loop's `$foreach` would never be
+        // freed.
         let previous = saved[2].clone().filter(|v| !value::is_container(v));
         let depth = previous.as_ref().and_then(as_foreach).map_or(1, |p| p.depth + 1);
         // Past `MAX_SCOPE_DEPTH`, a loop's `$foreach` has no parent.
@@ -679,7 +680,9 @@ struct Foreach {
 
 impl Foreach {
     /// `$foreach.name`: the loop's index, count, whether it has a next item, is at its first
-    /// or its last.
+    /// or its last; the enclosing loop's `$foreach` (`parent`), the outermost one's
+    /// (`topmost`), what `$foreach` was before when that was not a loop's (`replaced`). `None`
+    /// for any other name.
     #[inline]
     fn get(&self, name: &str) -> Option<Value> {
         let index = self.index.get();
