@@ -20,8 +20,9 @@ pub enum Node {
     If { branches: Vec<(Expr, Block)>, otherwise: Option<Block> },
     /// `#foreach($var in expr)`; `var` is the variable's slot.
     Foreach { var: Slot, iterable: Expr, body: Block },
-    /// `#break`.
-    Break,
+    /// `#break`, or `#break($scope)`: the loop whose `$foreach` the reference names (and
+    /// every loop inside it).
+    Break(Option<Expr>),
     /// `#stop`.
     Stop,
     /// `#define($name) … #end`; `name` is the variable's slot.

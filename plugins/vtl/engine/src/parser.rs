@@ -246,7 +246,22 @@ impl Parser {
                         }
                         "break" => {
                             flush(&mut text, &mut nodes);
-                            nodes.push(Node::Break);
+                            // `#break($foreach.parent)`: an argument in parentheses, as
+                            // Velocity 1.7 takes one, blanks before it allowed.
+                            let after = self.pos;
+                            self.skip_hspace();
+                            let scope = if self.peek() == Some('(') {
+                                self.pos = after;
+                                let e = self.paren_expr("#break")?;
+                                if !matches!(e, Expr::Ref(_)) {
+                                    return Err(self.error_at(after, "#break takes a scope, such as $foreach"));
+                                }
+                                Some(e)
+                            } else {
+                                self.pos = after;
+                                None
+                            };
+                            nodes.push(Node::Break(scope));
                         }
                         "stop" => {
                             flush(&mut text, &mut nodes);

@@ -26,6 +26,9 @@ enum Flow {
     Normal,
     Break,
     Stop,
+    /// `#break($scope)`: the loop whose `$foreach` is at this address, and every loop and
+    /// macro inside it, end.
+    BreakScope(usize),
 }
 
 /// The rendering state: variables, macros, limits and counters.
@@ -172,7 +175,11 @@ impl<'a> Env<'a> {
 
     /// Renders a block into `out`.
     pub(crate) fn render(&mut self, block: &Block, out: &mut String) -> Result<()> {
-        self.block(block, out).map(|_| ())
+        match self.block(block, out)? {
+            // The loop it names is not running (Velocity 1.7 throws).
+            Flow::BreakScope(_) => Err(Error::render("#break names a loop that is not running")),
+            _ => Ok(()),
+        }
     }
 
     fn block(&mut self, block: &Block, out: &mut String) -> Result<Flow> {
@@ -198,19 +205,28 @@ impl<'a> Env<'a> {
                     }
                 }
                 Node::Foreach { var, iterable, body } => {
-                    if self.foreach(*var, iterable, body, out)? == Flow::Stop {
-                        return Ok(Flow::Stop);
+                    let flow = self.foreach(*var, iterable, body, out)?;
+                    if flow != Flow::Normal {
+                        return Ok(flow);
                     }
                 }
-                Node::Break => return Ok(Flow::Break),
+                Node::Break(None) => return Ok(Flow::Break),
+                Node::Break(Some(scope)) => {
+                    let v = self.eval(scope)?;
+                    return match as_foreach(&v) {
+                        Some(f) => Ok(Flow::BreakScope(std::ptr::from_ref(f) as usize)),
+                        None => Err(Error::render("#break takes a scope, such as $foreach")),
+                    };
+                }
                 Node::Stop => return Ok(Flow::Stop),
                 Node::Define { name, body } => {
                     self.defines.insert(*name, body.clone());
                     self.vars[*name] = None;
                 }
                 Node::MacroCall { name, args, source } => {
-                    if self.macro_call(name, args, source, out)? == Flow::Stop {
-                        return Ok(Flow::Stop);
+                    let flow = self.macro_call(name, args, source, out)?;
+                    if flow != Flow::Normal {
+                        return Ok(flow);
                     }
                 }
                 Node::Evaluate(e) => {
@@ -232,8 +248,9 @@ impl<'a> Env<'a> {
                         }
                         let flow = self.block(&block, out);
                         self.macro_depth -= 1;
-                        if flow? == Flow::Stop {
-                            return Ok(Flow::Stop);
+                        let flow = flow?;
+                        if matches!(flow, Flow::Stop | Flow::BreakScope(_)) {
+                            return Ok(flow);
                         }
                     }
                 }
@@ -388,8 +405,10 @@ impl<'a> Env<'a> {
             match self.block(body, out)? {
                 Flow::Normal => {}
                 Flow::Break => break,
-                Flow::Stop => {
-                    flow = Flow::Stop;
+                Flow::BreakScope(at) if at == Rc::as_ptr(&state) as usize => break,
+                // `#stop`, or `#break` of an enclosing loop.
+                other => {
+                    flow = other;
                     break;
                 }
             }
@@ -430,7 +449,11 @@ impl<'a> Env<'a> {
         for (slot, v) in saved {
             self.vars[slot] = v;
         }
-        Ok(if flow? == Flow::Stop { Flow::Stop } else { Flow::Normal })
+        // A plain `#break` ends the macro; `#stop` and `#break($scope)` go on out of it.
+        Ok(match flow? {
+            Flow::Break => Flow::Normal,
+            other => other,
+        })
     }
 
     // === expressions ===

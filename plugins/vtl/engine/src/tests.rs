@@ -534,3 +534,23 @@ fn foreach_parents_are_not_chained_without_end() {
     assert_eq!(chain(65), "0");
     assert_eq!(chain(1000), "39");
 }
+
+/// `#break($scope)` of a loop that is not running, or of something that is not a loop's
+/// `$foreach`, fails the rendering (Velocity 1.7 throws out of the template); the same
+/// `#break` while its loop runs ends that loop and every one inside it.
+#[test]
+fn break_of_a_scope() {
+    let limits = Limits::default();
+    for src in
+        ["#foreach($x in [1])#set($k = $foreach)#end a#break($k)b", "#set($k = 1)#foreach($x in [1])#break($k)#end"]
+    {
+        let t = Template::parse(src, &limits).unwrap();
+        let r = t.render_with(HashMap::new(), &limits, Mode::Aws);
+        assert!(matches!(&r, Err(Error::Render(m)) if m.contains("#break")), "{src}: {r:?}");
+    }
+    assert_eq!(
+        v("#foreach($x in [1..3])#foreach($y in [1..3])$x$y #if($y == 2)#break($foreach.parent)#end#end#end."),
+        "11 12 ."
+    );
+    assert!(matches!(Template::parse("#break('x')", &limits), Err(Error::Parse { .. })));
+}
