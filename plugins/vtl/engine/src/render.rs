@@ -419,16 +419,16 @@ impl<'a> Env<'a> {
         }
         // `$foreach` is put back as Velocity 1.7 does (`Directive.postRender`): when it is this
         // loop's, to what it was before; when the template set it to another loop's, to that
-        // one's; when the template set it to anything else, it is left so.
-        if names_foreach {
-            let current = self.vars[Symbols::FOREACH].as_ref();
-            if current.and_then(as_foreach).is_some_and(|f| std::ptr::eq(f, &*state)) {
-                self.vars[Symbols::FOREACH] = foreach;
-            } else if let Some(other) = current.and_then(as_foreach) {
-                self.vars[Symbols::FOREACH] = other.previous.clone();
-            }
-        } else {
-            self.vars[Symbols::FOREACH] = foreach;
+        // one's; when the template set it to anything else, it is left so. (A template that
+        // never names `$foreach` holds no loop's in it: the variable gets what it had.)
+        let restored = match self.vars[Symbols::FOREACH].as_ref().and_then(as_foreach) {
+            Some(f) if std::ptr::eq(f, &*state) => Some(foreach),
+            Some(other) => Some(other.previous.clone()),
+            None if names_foreach => None,
+            None => Some(foreach),
+        };
+        if let Some(v) = restored {
+            self.vars[Symbols::FOREACH] = v;
         }
         self.foreach = outer;
         Ok(flow)
