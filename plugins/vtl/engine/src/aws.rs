@@ -177,7 +177,7 @@ impl<'a> InputState<'a> {
             if body.is_empty() {
                 Ok(Value::map(JMap::linked()))
             } else {
-                crate::json::parse(body).map_err(|e| e.to_string())
+                crate::json::parse_lazy(body).map_err(|e| e.to_string())
             }
         });
         match parsed {
@@ -194,6 +194,14 @@ impl<'a> InputState<'a> {
             return None;
         }
         crate::json::write_compact(self.inputs.body.trim())
+    }
+
+    /// The payload's document, if it was read lazily (see [`crate::Doc`]).
+    pub(crate) fn doc(&self) -> Option<&Rc<crate::Doc>> {
+        match &self.parsed {
+            Some(Ok(Value::Json(d, _))) => Some(d),
+            _ => None,
+        }
     }
 
     fn params(&mut self) -> Value {
@@ -270,7 +278,7 @@ impl Object for Util {
         "com.amazonaws.apigateway.Util"
     }
 
-    fn call(&self, method: &str, args: &[Value], _env: &mut Env<'_>) -> Option<Result<Value>> {
+    fn call(&self, method: &str, args: &[Value], env: &mut Env<'_>) -> Option<Result<Value>> {
         let [arg] = args else {
             // Unknown functions and wrong arities do nothing, and the request goes on.
             return Some(Ok(Value::Null));
@@ -291,7 +299,13 @@ impl Object for Util {
                     return Some(crate::value::check_len(escaped.len()).map(|()| Value::str(escaped)));
                 }
             }),
-            "parseJson" => Value::parse_json(&s).map_err(|e| Error::render(format!("$util.parseJson: {e}"))),
+            "parseJson" => match crate::json::parse_lazy(&s) {
+                Ok(v) => {
+                    env.adopt(&v);
+                    Ok(v)
+                }
+                Err(e) => Err(Error::render(format!("$util.parseJson: {e}"))),
+            },
             "urlEncode" => {
                 let encoded = url_encode(&s);
                 crate::value::check_len(encoded.len()).map(|()| Value::str(encoded))

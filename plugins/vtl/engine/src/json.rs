@@ -1,24 +1,22 @@
 //! Reading JSON payloads into template values, and writing them out again.
 //!
 //! Both directions have a fast path for the JSON most payloads are (strings without `\u`
-//! escapes, integers of up to 18 digits, objects of a few distinct keys without escapes):
-//! [`read_plain`] reads it into values (handing other string and number tokens to serde_json
-//! one by one) and [`write_plain`] writes it out compact (`$input.json('$')`), each a plain
-//! byte scanner. Anything else goes to `serde_json`, which
-//! reads the text straight into template values (through [`JsonSeed`], no intermediate
-//! `serde_json::Value`), so that values and error messages are exactly `serde_json`'s; the
-//! fast paths are tested to agree with it. On the benchmark payload the reader takes about
-//! 5% off the `items` template's instructions per render, and building each container at its
-//! final size (the stacks of [`ReadState`]) another 2% (412k to 385k in all); the writer takes about
-//! a third off `passthrough` (234k to 149k). Both find the end of a string eight bytes at a
-//! time ([`string_stop`]), and the writer copies the text between two stretches of whitespace
-//! in one piece ([`copy_run`]): `passthrough` 132k to 118k instructions, about 0.93× the time.
+//! escapes, integers of up to 18 digits, objects of distinct keys without escapes):
+//! [`read_doc`] reads it into the nodes of a lazily read document ([`crate::Doc`]; other
+//! string and number tokens are handed to serde_json one by one) and [`write_plain`] writes it
+//! out compact (`$input.json('$')`), each a plain byte scanner. Anything else goes to
+//! `serde_json`, which reads the text straight into template values (through [`JsonSeed`], no
+//! intermediate `serde_json::Value`), so that values and error messages are exactly
+//! `serde_json`'s; the fast paths are tested to agree with it. Both find the end of a string
+//! eight bytes at a time ([`string_stop`]), and the writer copies the text between two
+//! stretches of whitespace in one piece ([`copy_run`]). (The history of these, with their
+//! numbers, is in `bench/PROFILE.md`.)
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::value::{JList, JMap, JsonSeed, JsonVisitor, ListKind, ReadState, Value};
+use crate::doc::{Doc, Node};
+use crate::value::{JsonSeed, JsonVisitor, ReadState, Value};
 
 /// Parses JSON text: objects become `LinkedHashMap`s, arrays `JSONArray`s, integers
 /// `Integer` or `Long`, other numbers `Double`. Repeated object keys are stored once.
@@ -40,74 +38,138 @@ fn parse_serde(text: &str) -> Result<Value, serde_json::Error> {
     Ok(v)
 }
 
-/// The fast path of [`parse`]: JSON whose objects are plain (up to [`MAX_KEYS`] distinct keys
-/// without escapes, nesting up to [`MAX_PLAIN_DEPTH`]) is read here, into the same values
-/// serde_json's path makes of it: plain strings and integers of up to 18 digits directly, any
-/// other string or number token by serde_json alone ([`serde_token`]). `None` for anything
-/// else, and for invalid JSON. Tested against [`parse_serde`].
-fn read_plain(text: &str) -> Option<Value> {
-    let b = text.as_bytes();
-    let mut st = ReadState::default();
-    let i = plain_value(text, skip_ws(b, 0), 0, &mut st, None)?;
-    (skip_ws(b, i) == b.len()).then(|| st.items.pop()).flatten()
-}
-
-/// Reads the value at `i` (after whitespace) and pushes it where its container collects its
-/// members: with `key` onto `st.entries` (an object's member), else onto `st.items`. Returns
-/// where the text goes on after it.
-///
-/// Values are pushed here rather than returned: a returned value was copied out of the
-/// caller's result slot right after this function wrote it there, a wide load waiting on the
-/// narrower stores before it, on every member of the document. Scalars are read inline, in
-/// the loop of the container they are in; only containers cost a call ([`plain_container`]).
-#[inline(always)]
-fn plain_value(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Option<Rc<str>>) -> Option<usize> {
-    let b = text.as_bytes();
-    match *b.get(i)? {
-        b'{' | b'[' => plain_container(text, i, depth, st, key),
-        b'"' => match plain_string(text, i + 1) {
-            Some((s, next)) => put(st, key, Value::str(s.as_ref()), next),
-            // A `\u` escape (or anything else the plain path refuses): serde_json reads the
-            // string token alone, as it would in place, so that one such string does not send
-            // the whole document to the general path.
-            None => {
-                let (v, next) = serde_token(text, i, string_end(b, i)?)?;
-                put(st, key, v, next)
-            }
-        },
-        b't' => put(st, key, Value::Bool(true), word(b, i, "true")?),
-        b'f' => put(st, key, Value::Bool(false), word(b, i, "false")?),
-        b'n' => put(st, key, Value::Null, word(b, i, "null")?),
-        b'-' | b'0'..=b'9' => match plain_integer(b, i) {
-            // Each variant built at its own `put`, in place (see `Value::integer`).
-            Some((end, n)) => match i32::try_from(n) {
-                Ok(n) => put(st, key, Value::Int(n), end),
-                Err(_) => put(st, key, Value::Long(n), end),
-            },
-            // A fraction, an exponent, a long integer, `-0`: the number token read by
-            // serde_json, with its conversions.
-            None => {
-                let len = b[i..].iter().position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
-                let (v, next) = serde_token(text, i, len.map_or(b.len(), |n| i + n))?;
-                put(st, key, v, next)
-            }
-        },
-        _ => None,
+/// Reads JSON text lazily (see [`crate::doc`]): a plain document (as [`read_doc`] takes it)
+/// into [`Node`]s, its top-level object or array as a value that points into them; anything
+/// else as [`parse`] reads it.
+pub(crate) fn parse_lazy(text: &str) -> Result<Value, serde_json::Error> {
+    #[cfg(test)]
+    if EAGER.with(std::cell::Cell::get) {
+        return parse(text);
+    }
+    match read_doc(text) {
+        Some(doc) => Ok(Rc::new(doc).value(0)),
+        None => parse_serde(text),
     }
 }
 
-/// [`plain_value`] of the object or array at `i`.
-fn plain_container(text: &str, i: usize, depth: usize, st: &mut ReadState, key: Option<Rc<str>>) -> Option<usize> {
+#[cfg(test)]
+thread_local! {
+    /// Makes [`parse_lazy`] read documents into ordinary maps and lists, for the tests that
+    /// compare the two ways.
+    pub(crate) static EAGER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The fast path of [`parse`]: a plain document (see [`read_doc`]) made into values, the same
+/// values serde_json's path makes of it. `None` for anything else, and for invalid JSON.
+/// Tested against [`parse_serde`].
+fn read_plain(text: &str) -> Option<Value> {
+    let doc = Rc::new(read_doc(text)?);
+    let v = doc.make(0);
+    doc.forget();
+    Some(v)
+}
+
+/// Reads JSON whose objects are plain (distinct keys without escapes, nesting up to
+/// [`MAX_PLAIN_DEPTH`]; past [`MAX_KEYS`] keys, a key of a length seen before in its object
+/// sends the document to serde_json, so that comparing keys stays cheap) into [`Node`]s: plain strings and integers of up to 18
+/// digits directly, any other string or number token by serde_json alone ([`serde_token`]).
+/// `None` for anything else, and for invalid JSON.
+fn read_doc(text: &str) -> Option<Doc> {
     let b = text.as_bytes();
-    if b[i] == b'{' {
+    // Offsets are kept as `u32`.
+    u32::try_from(b.len()).ok()?;
+    let mut r = Reader { nodes: Vec::with_capacity(b.len() / 6 + 1), others: Vec::new() };
+    let i = r.value(text, skip_ws(b, 0), 0)?;
+    (skip_ws(b, i) == b.len()).then(|| Doc::new(text, r.nodes, r.others))
+}
+
+/// The state of [`read_doc`].
+struct Reader {
+    nodes: Vec<Node>,
+    others: Vec<Value>,
+}
+
+impl Reader {
+    /// Reads the value at `i` (after whitespace) into nodes; returns where the text goes on
+    /// after it. Scalars are read inline, in the loop of the container they are in.
+    #[inline(always)]
+    fn value(&mut self, text: &str, i: usize, depth: usize) -> Option<usize> {
+        let b = text.as_bytes();
+        match *b.get(i)? {
+            b'{' => self.object(text, i, depth),
+            b'[' => self.array(text, i, depth),
+            b'"' => {
+                let (end, closed) = string_stop::<false>(b, i + 1);
+                if closed {
+                    self.nodes.push(Node::Str((i + 1) as u32, end as u32));
+                    return Some(end + 1);
+                }
+                // Escapes are decoded here; a `\u` escape (or anything else the plain path
+                // refuses) is read by serde_json alone, as it would be in place, so that one
+                // such string does not send the whole document to the general path.
+                let (v, next) = match plain_string(text, i + 1) {
+                    Some((s, next)) => (Value::str(s.as_ref()), next),
+                    None => serde_token(text, i, string_end(b, i)?)?,
+                };
+                self.other(v);
+                Some(next)
+            }
+            b't' => {
+                self.nodes.push(Node::Bool(true));
+                word(b, i, "true")
+            }
+            b'f' => {
+                self.nodes.push(Node::Bool(false));
+                word(b, i, "false")
+            }
+            b'n' => {
+                self.nodes.push(Node::Null);
+                word(b, i, "null")
+            }
+            b'-' | b'0'..=b'9' => match plain_integer(b, i) {
+                Some((end, n)) => {
+                    self.nodes.push(match i32::try_from(n) {
+                        Ok(n) => Node::Int(n),
+                        Err(_) => Node::Long(n),
+                    });
+                    Some(end)
+                }
+                // A fraction, an exponent, a long integer, `-0`: the number token read by
+                // serde_json, with its conversions.
+                None => {
+                    let len = b[i..].iter().position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+                    let (v, next) = serde_token(text, i, len.map_or(b.len(), |n| i + n))?;
+                    self.other(v);
+                    Some(next)
+                }
+            },
+            _ => None,
+        }
+    }
+
+    /// A value serde_json read.
+    fn other(&mut self, v: Value) {
+        self.nodes.push(Node::Other(self.others.len() as u32));
+        self.others.push(v);
+    }
+
+    /// The object at `i`.
+    fn object(&mut self, text: &str, i: usize, depth: usize) -> Option<usize> {
+        let b = text.as_bytes();
+        let at = self.nodes.len();
+        self.nodes.push(Node::Object(0, 0));
         let mut i = skip_ws(b, i + 1);
         if *b.get(i)? == b'}' {
-            return put(st, key, Value::map(JMap::linked()), i + 1);
+            self.nodes[at] = Node::Object(0, self.nodes.len() as u32);
+            return Some(i + 1);
         }
         if depth == MAX_PLAIN_DEPTH {
             return None;
         }
-        let start = st.entries.len();
+        // The lengths of the keys so far, one bit each (63 for any longer): a key of a new
+        // length is new, and only one of a length seen is compared with the keys before it.
+        let mut lengths = 0u64;
+        let mut n = 0;
         loop {
             // A key without escapes, new in this object.
             if *b.get(i)? != b'"' {
@@ -117,59 +179,75 @@ fn plain_container(text: &str, i: usize, depth: usize, st: &mut ReadState, key: 
             if !closed {
                 return None;
             }
-            let n = end - (i + 1);
-            let member = st.intern(&text[i + 1..i + 1 + n]);
-            if st.entries.len() - start >= MAX_KEYS || st.entries[start..].iter().any(|(k, _)| Rc::ptr_eq(k, &member)) {
+            let bit = 1u64 << (end - (i + 1)).min(63);
+            if lengths & bit != 0 && (n as usize >= MAX_KEYS || self.repeated(b, at, i + 1, end)) {
                 return None;
             }
-            i = skip_ws(b, i + n + 2);
+            lengths |= bit;
+            self.nodes.push(Node::Key((i + 1) as u32, end as u32));
+            i = skip_ws(b, end + 1);
             if *b.get(i)? != b':' {
                 return None;
             }
-            let next = plain_value(text, skip_ws(b, i + 1), depth + 1, st, Some(member))?;
-            i = skip_ws(b, next);
+            i = skip_ws(b, self.value(text, skip_ws(b, i + 1), depth + 1)?);
+            n += 1;
             match *b.get(i)? {
                 b',' => i = skip_ws(b, i + 1),
                 b'}' => {
-                    let map = Value::map(JMap::linked_from(st.entries.split_off(start)));
-                    return put(st, key, map, i + 1);
+                    self.nodes[at] = Node::Object(n, self.nodes.len() as u32);
+                    return Some(i + 1);
                 }
                 _ => return None,
             }
         }
     }
-    let mut i = skip_ws(b, i + 1);
-    if *b.get(i)? == b']' {
-        return put(st, key, Value::List(Default::default(), ListKind::Json), i + 1);
-    }
-    if depth == MAX_PLAIN_DEPTH {
-        return None;
-    }
-    let start = st.items.len();
-    loop {
-        let next = plain_value(text, i, depth + 1, st, None)?;
-        i = skip_ws(b, next);
-        match *b.get(i)? {
-            b',' => i = skip_ws(b, i + 1),
-            b']' => {
-                let list = Value::List(Rc::new(RefCell::new(JList(st.items.split_off(start)))), ListKind::Json);
-                return put(st, key, list, i + 1);
+
+    /// Whether the object whose node is at `at`, being read, already has the key
+    /// `b[start..end]`.
+    #[cold]
+    fn repeated(&self, b: &[u8], at: usize, start: usize, end: usize) -> bool {
+        let key = &b[start..end];
+        let mut node = at + 1;
+        while node < self.nodes.len() {
+            let Node::Key(s, e) = self.nodes[node] else { return false };
+            if &b[s as usize..e as usize] == key {
+                return true;
             }
-            _ => return None,
+            node = match self.nodes.get(node + 1) {
+                Some(Node::Object(_, end) | Node::Array(_, end)) => *end as usize,
+                _ => node + 2,
+            };
+        }
+        false
+    }
+
+    /// The array at `i`.
+    fn array(&mut self, text: &str, i: usize, depth: usize) -> Option<usize> {
+        let b = text.as_bytes();
+        let at = self.nodes.len();
+        self.nodes.push(Node::Array(0, 0));
+        let mut i = skip_ws(b, i + 1);
+        if *b.get(i)? == b']' {
+            self.nodes[at] = Node::Array(0, self.nodes.len() as u32);
+            return Some(i + 1);
+        }
+        if depth == MAX_PLAIN_DEPTH {
+            return None;
+        }
+        let mut n = 0;
+        loop {
+            i = skip_ws(b, self.value(text, i, depth + 1)?);
+            n += 1;
+            match *b.get(i)? {
+                b',' => i = skip_ws(b, i + 1),
+                b']' => {
+                    self.nodes[at] = Node::Array(n, self.nodes.len() as u32);
+                    return Some(i + 1);
+                }
+                _ => return None,
+            }
         }
     }
-}
-
-/// Pushes a value [`plain_value`] read: with its key onto the open object's entries, else
-/// onto the open array's items (or, for the document itself, alone). Built where it is
-/// pushed, each value goes to the stack in one piece.
-#[inline(always)]
-fn put(st: &mut ReadState, key: Option<Rc<str>>, v: Value, next: usize) -> Option<usize> {
-    match key {
-        Some(key) => st.entries.push((key, v)),
-        None => st.items.push(v),
-    }
-    Some(next)
 }
 
 /// Where the string whose opening quote is at `quote` ends (after its closing quote),
@@ -195,6 +273,7 @@ fn serde_token(text: &str, start: usize, end: usize) -> Option<(Value, usize)> {
 /// The plain integer at `start`, and where it ends: at most 18 digits, no leading zero, not
 /// `-0`, no fraction or exponent after it; `None` otherwise. (18 digits and a sign always
 /// fit an `i64`.)
+#[inline(always)]
 fn plain_integer(b: &[u8], start: usize) -> Option<(usize, i64)> {
     let mut i = start;
     let negative = b[i] == b'-';

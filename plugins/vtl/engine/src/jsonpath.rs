@@ -128,6 +128,21 @@ fn eval_filter(root: &Value, path: &str) -> Result<Value> {
 }
 
 fn select(v: &Value, seg: &Seg, out: &mut Vec<Value>) {
+    // A lazily read JSON object or array: a name or an index is read from its document, any
+    // other step from the map or list it stands for.
+    if let Value::Json(d, at) = v {
+        match (seg, d.made(*at)) {
+            (_, Some(made)) => select(&made, seg, out),
+            (Seg::Name(n), None) => out.extend(d.member(*at, n)),
+            (Seg::Index(i), None) if !d.is_object(*at) => {
+                let len = d.len(*at) as i64;
+                let i = if *i < 0 { *i + len } else { *i };
+                out.extend(usize::try_from(i).ok().and_then(|i| d.item(*at, i)));
+            }
+            (_, None) => select(&d.make(*at), seg, out),
+        }
+        return;
+    }
     match seg {
         Seg::Name(n) => {
             if let Value::Map(m) = v
@@ -197,7 +212,14 @@ mod tests {
 
     #[test]
     fn definite_and_indefinite_paths() {
-        let d = doc();
+        definite_and_indefinite_paths_of(doc());
+        // The same document read lazily.
+        definite_and_indefinite_paths_of(
+            crate::json::parse_lazy(r#"{"a":{"b":[1,2,{"c":"x"}]},"list":[{"n":1},{"n":2}],"k y":true}"#).unwrap(),
+        );
+    }
+
+    fn definite_and_indefinite_paths_of(d: Value) {
         assert_eq!(eval(&d, "$.a.b[0]").unwrap().render(), "1");
         assert_eq!(eval(&d, "$.a.b[-1].c").unwrap().render(), "x");
         assert_eq!(eval(&d, "$['k y']").unwrap().render(), "true");

@@ -17,6 +17,7 @@
 
 mod ast;
 mod aws;
+mod doc;
 mod java;
 mod json;
 mod jsonpath;
@@ -30,6 +31,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 pub use aws::{Inputs, Overrides, escape_javascript};
+pub use doc::Doc;
 pub use render::Env;
 pub use value::{JList, JMap, ListKind, MAX_NESTING, Object, Value, java_double};
 

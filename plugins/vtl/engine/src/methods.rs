@@ -21,7 +21,19 @@ pub(crate) fn property(v: &Value, name: &str, env: &mut Env<'_>) -> Result<Value
     match v {
         // The usual case, kept small enough to inline.
         Value::Map(m) => Ok(m.borrow().get(name).cloned().unwrap_or_default()),
+        Value::Json(d, at) if d.is_object(*at) => Ok(json_member(d, *at, name)),
         _ => getter(v, name, env),
+    }
+}
+
+/// `$v.name` on a lazily read JSON object: the member, read from the document (or from the
+/// map the object was made into).
+#[inline]
+pub(crate) fn json_member(d: &Rc<crate::Doc>, at: u32, name: &str) -> Value {
+    match d.made(at) {
+        Some(Value::Map(m)) => m.borrow().get(name).cloned().unwrap_or_default(),
+        Some(_) => Value::Null,
+        None => d.member(at, name).unwrap_or_default(),
     }
 }
 
@@ -50,6 +62,19 @@ fn getter(v: &Value, name: &str, env: &mut Env<'_>) -> Result<Value> {
 /// `$v[key]`.
 pub(crate) fn index(v: &Value, key: &Value) -> Result<Value> {
     match v {
+        Value::Json(d, at) => match d.made(*at) {
+            Some(made) => index(&made, key),
+            None if d.is_object(*at) => Ok(d.member(*at, &key.as_str()).unwrap_or_default()),
+            None => {
+                let len = d.len(*at);
+                let i = key.as_index().ok_or_else(|| Error::render("a list index must be a number"))?;
+                let i = if i < 0 { i + len as i64 } else { i };
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| d.item(*at, i))
+                    .ok_or_else(|| Error::render(format!("index {i} out of bounds for length {len}")))
+            }
+        },
         Value::List(items, _) => {
             let items = items.borrow();
             let i = key.as_index().ok_or_else(|| Error::render("a list index must be a number"))?;
@@ -109,6 +134,9 @@ fn utf16_len(s: &str) -> i64 {
 /// `$v.name(args)`: `Ok(Null)` when there is no such method (Velocity renders the reference
 /// as written), `Err` when the method throws.
 pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Value> {
+    if let Value::Json(d, at) = v {
+        return call_json(d, *at, name, args, env);
+    }
     // A container passed to a list's or a map's method may end up inside it.
     if matches!(v, Value::List(..) | Value::Map(_)) && args.iter().any(value::is_container) {
         env.note_holder(v);
@@ -139,6 +167,35 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
     Ok(r.unwrap_or_default())
 }
 
+/// [`call`] on a lazily read JSON object or array: it answers what it can from its document;
+/// anything else is asked of the map or list it stands for. (Given as an argument, one is
+/// taken as it is: only `addAll`, `containsAll` and `putAll` look into theirs, and they ask
+/// for the list or map.)
+#[cold]
+#[inline(never)]
+fn call_json(d: &Rc<crate::Doc>, at: u32, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Value> {
+    if let Some(r) = json_method(d, at, name, args) {
+        return Ok(r);
+    }
+    call(&d.make(at), name, args, env)
+}
+
+/// The methods a lazily read JSON object or array answers from its document, when it was not
+/// made into a map or list: `get`, `size`, `isEmpty`, `containsKey`.
+fn json_method(d: &Rc<crate::Doc>, at: u32, name: &str, args: &[Value]) -> Option<Value> {
+    if d.made(at).is_some() {
+        return None;
+    }
+    let object = d.is_object(at);
+    Some(match (name, args) {
+        ("size", []) => Value::Int(d.len(at) as i32),
+        ("isEmpty", []) => Value::Bool(d.len(at) == 0),
+        ("get", [key]) if object => d.member(at, &key.as_str()).unwrap_or_default(),
+        ("containsKey", [key]) if object => Value::Bool(d.member(at, &key.as_str()).is_some()),
+        _ => return None,
+    })
+}
+
 /// The methods of `v`'s own type (see [`call`]).
 #[inline(always)]
 fn typed_method(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Option<Value>> {
@@ -158,6 +215,8 @@ fn typed_method(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Res
         },
         Value::Object(o) => o.call(name, args, env).transpose()?,
         Value::Null => None,
+        // (`call` answers these first.)
+        Value::Json(d, at) => typed_method(&d.make(*at), name, args, env)?,
     })
 }
 
@@ -367,7 +426,8 @@ fn list_method(items: &Rc<RefCell<JList>>, kind: ListKind, name: &str, args: &[V
             items.borrow_mut().insert(i, args[1].clone());
             void()
         }
-        ("addAll", 1) => match &args[0] {
+        // (A JSON array read lazily counts as the list it stands for.)
+        ("addAll", 1) => match args[0].resolve().as_ref() {
             Value::List(other, _) => {
                 value::check_items(len + other.borrow().len())?;
                 let other = other.borrow().to_vec();
@@ -406,7 +466,7 @@ fn list_method(items: &Rc<RefCell<JList>>, kind: ListKind, name: &str, args: &[V
             }
             Value::List(Rc::new(RefCell::new(JList(items.borrow()[a..b].to_vec()))), kind)
         }
-        ("containsAll", 1) => match &args[0] {
+        ("containsAll", 1) => match args[0].resolve().as_ref() {
             Value::List(other, _) => {
                 Value::Bool(other.borrow().iter().all(|o| items.borrow().iter().any(|x| value::java_equals(x, o))))
             }
@@ -445,7 +505,7 @@ fn map_method(m: &Rc<RefCell<JMap>>, name: &str, args: &[Value]) -> Result<Optio
             }
         }
         ("putAll", 1) => {
-            if let Value::Map(other) = &args[0] {
+            if let Value::Map(other) = args[0].resolve().as_ref() {
                 // Copied first: the map may be added to itself.
                 let entries: Vec<(Rc<str>, Value)> = other.borrow().ordered().cloned().collect();
                 for (k, v) in entries {

@@ -62,10 +62,18 @@ pub struct Env<'a> {
     /// Their addresses, so that each is noted once (the `Weak` a holder keeps keeps its
     /// address from being reused).
     noted: rustc_hash::FxHashSet<usize>,
+    /// The JSON documents `$util.parseJson` read lazily in this rendering.
+    docs: Vec<Rc<crate::Doc>>,
 }
 
 impl Drop for Env<'_> {
     fn drop(&mut self) {
+        // What the rendering made of its documents may hold values that point back into
+        // them (`$made.put('k', $input.path('$'))`): forgotten first, so that no document
+        // holds itself, and the cycles left are among the template's lists and maps.
+        for d in self.docs.iter().chain(self.input.as_ref().and_then(InputState::doc)) {
+            d.forget();
+        }
         if !self.holders.is_empty() {
             value::break_cycles(std::mem::take(&mut self.holders));
         }
@@ -96,6 +104,7 @@ impl<'a> Env<'a> {
             scratch: String::new(),
             holders: Vec::new(),
             noted: rustc_hash::FxHashSet::default(),
+            docs: Vec::new(),
         }
     }
 
@@ -108,6 +117,14 @@ impl<'a> Env<'a> {
                 self.unbound.insert(name.to_string(), value);
             }
             None => {}
+        }
+    }
+
+    /// Keeps the document of a lazily read JSON value, to forget what was made of it when the
+    /// rendering ends (see [`Env`]'s `Drop`).
+    pub(crate) fn adopt(&mut self, v: &Value) {
+        if let Value::Json(d, _) = v {
+            self.docs.push(d.clone());
         }
     }
 
@@ -323,6 +340,9 @@ impl<'a> Env<'a> {
                 return Ok(());
             }
         }
+        if let Value::Json(d, at) = &obj {
+            obj = d.make(*at);
+        }
         if value::is_container(&v) {
             self.note_holder(&obj);
         }
@@ -359,6 +379,13 @@ impl<'a> Env<'a> {
                 Rc::try_unwrap(l).map_or_else(|l| l.borrow().to_vec(), |l| std::mem::take(&mut l.into_inner().0))
             }
             Value::Map(m) => m.borrow().ordered().map(|(_, v)| v.clone()).collect(),
+            // A lazily read JSON array (or object) is iterated from its document.
+            Value::Json(d, at) => match d.made(at) {
+                Some(Value::List(l, _)) => l.borrow().to_vec(),
+                Some(Value::Map(m)) => m.borrow().ordered().map(|(_, v)| v.clone()).collect(),
+                Some(_) => return Ok(Flow::Normal),
+                None => d.values(at),
+            },
             _ => return Ok(Flow::Normal),
         };
         let slots = [Symbols::VELOCITY_COUNT, Symbols::VELOCITY_HAS_NEXT, Symbols::FOREACH, var];
@@ -613,6 +640,16 @@ impl<'a> Env<'a> {
                 return Ok(m.borrow().get(name).cloned().unwrap_or_default());
             }
             let found = m.borrow().get(name).cloned().unwrap_or_default();
+            parts = rest;
+            found
+        } else if let [Part::Property(name), rest @ ..] = parts
+            && let Some(Value::Json(d, at)) = &self.vars[r.slot]
+            && d.is_object(*at)
+        {
+            let found = methods::json_member(d, *at, name);
+            if rest.is_empty() {
+                return Ok(found);
+            }
             parts = rest;
             found
         } else {

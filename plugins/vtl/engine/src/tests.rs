@@ -554,3 +554,72 @@ fn break_of_a_scope() {
     );
     assert!(matches!(Template::parse("#break('x')", &limits), Err(Error::Parse { .. })));
 }
+
+/// A JSON payload read lazily (`crate::doc`) renders every template as the same payload read
+/// into ordinary maps and lists does: members, items, sizes, loops, changes seen through every
+/// value that points at them, methods, equality, hashes and text.
+#[test]
+fn lazily_read_json_behaves_as_maps_and_lists() {
+    let body = r#"{"items":[{"id":1,"name":"a/b","tags":["x","y"],"n":{"k":null}},{"id":2,"name":"caf\u00e9 \"q\"","price":2.5,"tags":[],"n":{}}],
+        "big": 12345678901234567890, "neg": -7, "t": true, "f": false, "s": "line\nbreak", "empty": {}, "list": [[1,2],[3]]}"#;
+    let templates = [
+        "$input.path('$')",
+        "$input.json('$')",
+        "$input.json('$.items')|$input.json('$.items[1]')|$input.json('$.list[0]')|$input.json('$.s')",
+        "#set($r = $input.path('$'))$r.items.size() $r.items[0].name $r.items[-1].price $r.big $r.neg $r.t $r.f $r.s $r.missing $r.empty",
+        "#foreach($i in $input.path('$.items'))$i.id:$i.name:$i.tags:$i.n:$i.n.k:$i.get('id'):$i.containsKey('price'):$i.size():$i.isEmpty();#end",
+        "#foreach($v in $input.path('$.items[0]'))[$v]#end #foreach($k in $input.path('$.items[0]').keySet())$k,#end",
+        "#foreach($e in $input.path('$.items[0]').entrySet())$e.key=$e.value;#end",
+        "#set($a = $input.path('$.items[0]'))#set($b = $input.path('$.items[0]'))$a.put('id', 9)|$b.id|$input.path('$.items[0].id')|$input.json('$')",
+        "#set($t = $input.path('$.items[0].tags'))$t.add('z')|$input.path('$.items[0]')|$input.json('$.items')",
+        "#set($root = $input.path('$'))#set($root.items[1].name = 'changed')$input.path('$.items[1].name') $input.json('$.items[1]')",
+        "#set($i = $input.path('$.items[0]'))#set($i.extra = $input.path('$.list'))$i.extra[0][1] $input.json('$.items[0]')",
+        "#set($m = {})#set($x = $m.put('doc', $input.path('$')))$m.doc.items[0].name $m.doc.list",
+        "#set($l = [])#set($x = $l.addAll($input.path('$.list')))$l $l.size() $l.containsAll($input.path('$.list[0]'))",
+        "#set($m = {'a': 1})#set($x = $m.putAll($input.path('$.items[0].n')))$m",
+        "$input.path('$.items[0]').equals($input.path('$.items[0]')) $input.path('$.items[0]') == $input.path('$.items[1]') $input.path('$.list[0]').hashCode() $input.path('$.items[0]').hashCode()",
+        "$input.path('$.list').contains($input.path('$.list[1]')) $input.path('$.list').indexOf($input.path('$.list[1]'))",
+        "$input.path('$.items[0]').getClass() $input.path('$.list').getClass() $input.path('$.items[0]').toString() $input.path('$.list').toJSONString()",
+        "$input.path('$.items[*].name') $input.path('$..id') $input.path('$.items[0:1]') $input.path('$.items[0][\"name\",\"id\"]')",
+        "#set($p = $util.parseJson($input.json('$.items[1]')))$p.name $p.tags.size() #set($x = $p.put('k', 1))$p",
+        "#foreach($row in $input.path('$.list'))#foreach($c in $row)$c#if($foreach.hasNext)-#end#end;#end",
+        "#set($o = $input.path('$.items[1]'))#foreach($k in $o.keySet())$k=$o.get($k) #end$o.remove('price') $o",
+        "#set($x = $input.path('$.items'))$x.get(1).name $x.isEmpty() $x.subList(0, 1) #set($y = $x.remove(0))$x.size() $input.path('$.items').size()",
+        "#if($input.path('$.empty'))yes#end #if($input.path('$.missing'))no#end $input.path('$.items[0].tags')[1] $input.path('$.items[5]')",
+        "$util.escapeJavaScript($input.path('$.items[1]')) $util.toJson($input.path('$.list'))",
+        "#set($c = $input.path('$.items[0]'))#set($x = $c.put('self', $c))$c.size()",
+        "#set($n = $input.path('$.items[0].n'))#set($x = $n.put('up', $input.path('$.items')))$input.json('$.items[0].n.k') $n.up.size()",
+    ];
+    for src in templates {
+        let lazy = std::panic::catch_unwind(|| aws(src, body).output);
+        crate::json::EAGER.with(|e| e.set(true));
+        let eager = std::panic::catch_unwind(|| aws(src, body).output);
+        crate::json::EAGER.with(|e| e.set(false));
+        match (lazy, eager) {
+            (Ok(lazy), Ok(eager)) => assert_eq!(lazy, eager, "{src}"),
+            (lazy, eager) => assert_eq!(lazy.is_ok(), eager.is_ok(), "{src}: one way fails, the other does not"),
+        }
+    }
+    // The lazy way is the one the payload takes (else this test compares a way with itself).
+    let v = crate::json::parse_lazy(body).unwrap();
+    assert!(matches!(v, Value::Json(..)), "{v:?}");
+}
+
+/// A template that puts a value pointing into a lazily read document into what was made of
+/// that document (a cycle through the document) leaks nothing: the rendering forgets what it
+/// made of its documents when it ends.
+#[test]
+fn documents_that_hold_themselves_are_freed() {
+    let body = r#"{"items":[{"id":1},{"id":2}],"n":{"k":[]}}"#;
+    for src in [
+        "#set($c = $input.path('$.items[0]'))#set($x = $c.put('root', $input.path('$')))$c.root.items.size()",
+        "#set($k = $input.path('$.n.k'))#set($x = $k.add($input.path('$.n')))$k.size()",
+        "#set($p = $util.parseJson('{\"a\":{\"b\":1}}'))#set($x = $p.a.put('p', $p))$p.a.p.a.b",
+        "#set($m = {})#set($x = $m.put('doc', $input.path('$')))#set($y = $input.path('$.n').put('m', $m))$m.doc.n.m.size()",
+    ] {
+        let before = crate::doc::LIVE.with(std::cell::Cell::get);
+        let out = aws(src, body).output;
+        assert!(!out.is_empty() && !out.contains('$'), "{src}: {out}");
+        assert_eq!(crate::doc::LIVE.with(std::cell::Cell::get), before, "{src}: a document was not freed");
+    }
+}

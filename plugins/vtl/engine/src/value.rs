@@ -31,6 +31,11 @@ pub enum Value {
     Entry(Rc<(Value, Value)>),
     /// A built-in object (`$input`, `$util`, `$foreach`, …).
     Object(Rc<dyn Object>),
+    /// A JSON object or array of a payload read lazily: the node at this index of the
+    /// document (see [`crate::Doc`]). It behaves as the `LinkedHashMap` or `JSONArray` it
+    /// stands for; whatever needs the map or list itself gets the one the node was made into
+    /// ([`Value::resolve`]).
+    Json(Rc<crate::Doc>, u32),
 }
 
 /// How a list renders.
@@ -190,7 +195,7 @@ impl Holder {
 
 /// Is `v` a container (one that may hold others)?
 pub(crate) fn is_container(v: &Value) -> bool {
-    matches!(v, Value::List(..) | Value::Map(_) | Value::Entry(_))
+    matches!(v, Value::List(..) | Value::Map(_) | Value::Entry(_) | Value::Json(..))
 }
 
 /// The address that identifies a container.
@@ -418,7 +423,12 @@ impl JMap {
 /// template that reads JSON objects' members.
 #[inline(always)]
 pub(crate) fn same_key(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`same_key`] of the keys' bytes.
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -452,6 +462,9 @@ pub fn java_hash_code(v: &Value) -> i32 {
 }
 
 fn hash_walk(v: &Value, walk: &mut Walk) -> i32 {
+    if let Value::Json(d, at) = v {
+        return hash_walk(&d.make(*at), walk);
+    }
     let container = matches!(v, Value::List(..) | Value::Map(_) | Value::Entry(_));
     if container && !walk.enter("") {
         return 0;
@@ -480,6 +493,7 @@ fn hash_walk(v: &Value, walk: &mut Walk) -> i32 {
         }
         Value::Entry(e) => hash_walk(&e.0, walk) ^ hash_walk(&e.1, walk),
         Value::Object(o) => (Rc::as_ptr(o) as *const () as usize) as i32,
+        Value::Json(..) => unreachable!("resolved above"),
     };
     if container {
         walk.leave();
@@ -531,6 +545,7 @@ impl Value {
             Value::Map(m) => *slot = Some(Value::Map(m.clone())),
             Value::Entry(e) => *slot = Some(Value::Entry(e.clone())),
             Value::Object(o) => *slot = Some(Value::Object(o.clone())),
+            Value::Json(d, at) => *slot = Some(Value::Json(d.clone(), *at)),
         }
     }
 
@@ -569,6 +584,18 @@ impl Value {
             Value::Map(_) => "java.util.LinkedHashMap",
             Value::Entry(_) => "java.util.Map$Entry",
             Value::Object(o) => o.class(),
+            Value::Json(d, at) if d.is_object(*at) => "java.util.LinkedHashMap",
+            Value::Json(..) => "net.minidev.json.JSONArray",
+        }
+    }
+
+    /// The map or list a lazily read JSON object or array stands for (made once, see
+    /// [`crate::Doc`]); any other value as it is.
+    #[inline]
+    pub(crate) fn resolve(&self) -> std::borrow::Cow<'_, Value> {
+        match self {
+            Value::Json(d, at) => std::borrow::Cow::Owned(d.make(*at)),
+            v => std::borrow::Cow::Borrowed(v),
         }
     }
 
@@ -663,6 +690,7 @@ impl Value {
                 walk.leave();
             }
             Value::Object(o) => out.push_str(&o.render()),
+            Value::Json(d, at) => d.make(*at).text_into(out, walk),
         }
     }
 
@@ -721,6 +749,17 @@ impl Value {
                 }
                 out.push('}');
                 walk.leave();
+            }
+            Value::Json(d, at) => {
+                if !walk.enter(out) {
+                    return;
+                }
+                let written = d.write_json(*at, out);
+                walk.leave();
+                if !written {
+                    d.make(*at).json_walk(out, walk);
+                }
+                walk.stopped(out);
             }
             Value::Entry(_) | Value::Object(_) => {
                 let mut text = String::new();
@@ -1058,6 +1097,9 @@ pub(crate) fn java_equals(a: &Value, b: &Value) -> bool {
 }
 
 fn equals_walk(a: &Value, b: &Value, walk: &mut Walk) -> bool {
+    if let (Value::Json(..), _) | (_, Value::Json(..)) = (a, b) {
+        return equals_walk(&a.resolve(), &b.resolve(), walk);
+    }
     let container = matches!(a, Value::List(..) | Value::Map(_) | Value::Entry(_));
     if container && !walk.enter("") {
         return false;
@@ -1244,7 +1286,7 @@ pub fn java_double(d: f64) -> String {
 }
 
 /// Appends an integer in decimal (what `write!` does, without the formatting machinery).
-fn push_int(out: &mut String, n: i64) {
+pub(crate) fn push_int(out: &mut String, n: i64) {
     out.push_str(itoa::Buffer::new().format(n));
 }
 
