@@ -28,14 +28,18 @@ pub(crate) enum Node {
     /// A value read by `serde_json` (a string with escapes, a number with a fraction or an
     /// exponent, …): [`Doc::others`] at this index.
     Other(u32),
-    /// An object's key, without escapes: the text between these offsets. The keys of one
-    /// object are distinct (the reader leaves objects with repeated keys to `serde_json`).
-    Key(u32, u32),
+    /// An object's key, without escapes: the text between these offsets, and the index of its
+    /// object's node. The keys of one object are distinct (the reader leaves objects with
+    /// repeated keys to `serde_json`).
+    Key(u32, u32, u32),
     /// An object: its number of members, and the index of the node after its last.
     Object(u32, u32),
     /// An array: its number of items, and the index of the node after its last.
     Array(u32, u32),
 }
+
+// A node is two words.
+const _: () = assert!(std::mem::size_of::<Node>() == 16);
 
 /// A JSON document read into [`Node`]s.
 pub struct Doc {
@@ -50,6 +54,11 @@ pub struct Doc {
     any_made: Cell<bool>,
     /// The keys of the maps made, each distinct key shared.
     keys: RefCell<ReadState>,
+    /// Where in its object the member last found with a name of each length (modulo 8) was,
+    /// as its key's distance from the object's node: the objects of an array mostly have the
+    /// same members in the same order, and a member found where the last one of its name was
+    /// needs no search.
+    hints: [Cell<u32>; 8],
 }
 
 impl std::fmt::Debug for Doc {
@@ -82,6 +91,7 @@ impl Doc {
             made: RefCell::default(),
             any_made: Cell::new(false),
             keys: RefCell::default(),
+            hints: Default::default(),
         }
     }
 
@@ -109,7 +119,7 @@ impl Doc {
             Node::Bool(b) => Value::Bool(b),
             Node::Int(i) => Value::Int(i),
             Node::Long(i) => Value::Long(i),
-            Node::Str(s, e) | Node::Key(s, e) => Value::str(self.slice(s, e)),
+            Node::Str(s, e) | Node::Key(s, e, _) => Value::str(self.slice(s, e)),
             Node::Other(i) => self.others[i as usize].clone(),
             Node::Object(..) | Node::Array(..) => match self.made(at) {
                 Some(v) => v,
@@ -144,12 +154,27 @@ impl Doc {
     #[inline]
     pub(crate) fn member(self: &Rc<Doc>, at: u32, name: &str) -> Option<Value> {
         let (nodes, text, name) = (&self.nodes, self.text.as_bytes(), name.as_bytes());
+        // Is the node at `key` a key of this object's, of this name? (Lengths first: the keys
+        // of an object mostly differ in length.)
+        let is = |key: usize| match nodes.get(key) {
+            Some(&Node::Key(s, e, object)) => {
+                object == at
+                    && (e - s) as usize == name.len()
+                    && text.get(s as usize..e as usize).is_some_and(|k| same_bytes(k, name))
+            }
+            _ => false,
+        };
         let Some(&Node::Object(n, _)) = nodes.get(at as usize) else { return None };
+        // Where the last member of a name of this length was.
+        let hint = &self.hints[name.len() % 8];
+        let guess = at as usize + hint.get() as usize;
+        if is(guess) {
+            return Some(self.value(guess as u32 + 1));
+        }
         let mut key = at as usize + 1;
         for _ in 0..n {
-            let Some(&Node::Key(s, e)) = nodes.get(key) else { return None };
-            // Lengths first: the keys of an object mostly differ in length.
-            if (e - s) as usize == name.len() && text.get(s as usize..e as usize).is_some_and(|k| same_bytes(k, name)) {
+            if is(key) {
+                hint.set(key as u32 - at);
                 return Some(self.value(key as u32 + 1));
             }
             key = match nodes.get(key + 1) {
@@ -205,7 +230,7 @@ impl Doc {
                 let mut entries = Vec::with_capacity(n as usize);
                 let mut key = at + 1;
                 for _ in 0..n {
-                    let Node::Key(s, e) = self.nodes[key as usize] else {
+                    let Node::Key(s, e, _) = self.nodes[key as usize] else {
                         unreachable!("a member starts with its key")
                     };
                     let k = self.keys.borrow_mut().intern(self.slice(s, e));
@@ -275,7 +300,7 @@ impl Doc {
                 Node::Long(i) => crate::value::push_int(out, i),
                 Node::Str(s, e) => crate::value::json_string(self.slice(s, e), out),
                 Node::Other(i) => self.others[i as usize].json_into(out),
-                Node::Key(s, e) => {
+                Node::Key(s, e, _) => {
                     crate::value::json_string(self.slice(s, e), out);
                     out.push(':');
                     first = true;

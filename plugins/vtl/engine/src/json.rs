@@ -184,7 +184,7 @@ impl Reader {
                 return None;
             }
             lengths |= bit;
-            self.nodes.push(Node::Key((i + 1) as u32, end as u32));
+            self.nodes.push(Node::Key((i + 1) as u32, end as u32, at as u32));
             i = skip_ws(b, end + 1);
             if *b.get(i)? != b':' {
                 return None;
@@ -209,7 +209,7 @@ impl Reader {
         let key = &b[start..end];
         let mut node = at + 1;
         while node < self.nodes.len() {
-            let Node::Key(s, e) = self.nodes[node] else { return false };
+            let Node::Key(s, e, _) = self.nodes[node] else { return false };
             if &b[s as usize..e as usize] == key {
                 return true;
             }

@@ -215,8 +215,8 @@ fn typed_method(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Res
         },
         Value::Object(o) => o.call(name, args, env).transpose()?,
         Value::Null => None,
-        // (`call` answers these first.)
-        Value::Json(d, at) => typed_method(&d.make(*at), name, args, env)?,
+        // `call` answers these first (`call_json`).
+        Value::Json(..) => None,
     })
 }
 

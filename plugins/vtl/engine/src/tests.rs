@@ -561,7 +561,8 @@ fn break_of_a_scope() {
 #[test]
 fn lazily_read_json_behaves_as_maps_and_lists() {
     let body = r#"{"items":[{"id":1,"name":"a/b","tags":["x","y"],"n":{"k":null}},{"id":2,"name":"caf\u00e9 \"q\"","price":2.5,"tags":[],"n":{}}],
-        "big": 12345678901234567890, "neg": -7, "t": true, "f": false, "s": "line\nbreak", "empty": {}, "list": [[1,2],[3]]}"#;
+        "big": 12345678901234567890, "neg": -7, "t": true, "f": false, "s": "line\nbreak", "empty": {}, "list": [[1,2],[3]],
+        "shapes": [{"a":{"id":1},"id":2},{"id":3,"a":{"id":4}},{"a":{"id":5}},{"id":6},{"ab":{"id":7},"xy":8,"id":9}]}"#;
     let templates = [
         "$input.path('$')",
         "$input.json('$')",
@@ -589,6 +590,10 @@ fn lazily_read_json_behaves_as_maps_and_lists() {
         "$util.escapeJavaScript($input.path('$.items[1]')) $util.toJson($input.path('$.list'))",
         "#set($c = $input.path('$.items[0]'))#set($x = $c.put('self', $c))$c.size()",
         "#set($n = $input.path('$.items[0].n'))#set($x = $n.put('up', $input.path('$.items')))$input.json('$.items[0].n.k') $n.up.size()",
+        // Members found where the last one of their name was, or not: objects of other
+        // shapes, and objects inside them with a member of the same name.
+        "#foreach($o in $input.path('$.shapes'))$o.id/$o.a.id/$o.ab.id/$o.xy #end",
+        "#foreach($o in $input.path('$.shapes'))$o.id #end",
     ];
     for src in templates {
         let lazy = std::panic::catch_unwind(|| aws(src, body).output);

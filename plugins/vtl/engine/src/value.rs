@@ -433,20 +433,20 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    // The first and the last `W` bytes of each (the same bytes twice when `n == W`).
+    // The first and the last `W` bytes of each (the same bytes twice when `n == W`), as
+    // fixed-size arrays: each compare is one load and one compare, with no bounds check or
+    // call left over.
     macro_rules! ends {
-        ($t:ty, $w:literal) => {{
-            let head = |s: &[u8]| <$t>::from_le_bytes(s[..$w].try_into().expect("n >= W"));
-            let tail = |s: &[u8]| <$t>::from_le_bytes(s[n - $w..].try_into().expect("n >= W"));
-            head(a) == head(b) && tail(a) == tail(b)
-        }};
+        ($w:literal) => {
+            a.first_chunk::<$w>() == b.first_chunk::<$w>() && a.last_chunk::<$w>() == b.last_chunk::<$w>()
+        };
     }
     match n {
         0 => true,
         1 => a[0] == b[0],
-        2..=3 => ends!(u16, 2),
-        4..=7 => ends!(u32, 4),
-        8..=16 => ends!(u64, 8),
+        2..=3 => ends!(2),
+        4..=7 => ends!(4),
+        8..=16 => ends!(8),
         _ => a == b,
     }
 }
