@@ -185,11 +185,19 @@ impl Doc {
         None
     }
 
-    /// Item `i` of the array at `at` (not made), if it has one.
+    /// Item `i` of the array at `at` (not made), if it has one. The items before it are
+    /// stepped over, so past the first few the array is made into its list (once), and the
+    /// item taken from that: a loop over the indexes of a large array stays linear.
     pub(crate) fn item(self: &Rc<Doc>, at: u32, i: usize) -> Option<Value> {
         let Node::Array(n, _) = self.nodes[at as usize] else { return None };
         if i >= n as usize {
             return None;
+        }
+        if i >= 16 {
+            return match self.make(at) {
+                Value::List(items, _) => items.borrow().get(i).cloned(),
+                _ => None,
+            };
         }
         let mut item = at + 1;
         for _ in 0..i {

@@ -562,7 +562,8 @@ fn break_of_a_scope() {
 fn lazily_read_json_behaves_as_maps_and_lists() {
     let body = r#"{"items":[{"id":1,"name":"a/b","tags":["x","y"],"n":{"k":null}},{"id":2,"name":"caf\u00e9 \"q\"","price":2.5,"tags":[],"n":{}}],
         "big": 12345678901234567890, "neg": -7, "t": true, "f": false, "s": "line\nbreak", "empty": {}, "list": [[1,2],[3]],
-        "shapes": [{"a":{"id":1},"id":2},{"id":3,"a":{"id":4}},{"a":{"id":5}},{"id":6},{"ab":{"id":7},"xy":8,"id":9}]}"#;
+        "shapes": [{"a":{"id":1},"id":2},{"id":3,"a":{"id":4}},{"a":{"id":5}},{"id":6},{"ab":{"id":7},"xy":8,"id":9}],
+        "wide": [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,{"x":20},21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,[39]]}"#;
     let templates = [
         "$input.path('$')",
         "$input.json('$')",
@@ -594,6 +595,8 @@ fn lazily_read_json_behaves_as_maps_and_lists() {
         // shapes, and objects inside them with a member of the same name.
         "#foreach($o in $input.path('$.shapes'))$o.id/$o.a.id/$o.ab.id/$o.xy #end",
         "#foreach($o in $input.path('$.shapes'))$o.id #end",
+        // Items far into an array (taken from the list it is made into).
+        "#set($w = $input.path('$.wide'))$w[0] $w[15] $w[16] $w[39] $w[-1] $w[-40] $input.path('$.wide[20]') $input.json('$.wide[17]')",
     ];
     for src in templates {
         let lazy = std::panic::catch_unwind(|| aws(src, body).output);

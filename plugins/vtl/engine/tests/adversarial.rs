@@ -97,6 +97,7 @@ fn expensive_renderings_end_at_their_limits() {
     let map1000 = "#set($m = {})#foreach($i in [1..1000])#set($x = $m.put(\"k$i\", $i))#end";
     let list1000 = "#set($l = [])#foreach($i in [1..1000])#set($x = $l.add($i))#end";
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let json1000 = "#set($s = '[0')#foreach($i in [1..999])#set($s = \"$s,$i\")#end#set($a = $util.parseJson(\"$s]\"))";
     let shapes: Vec<(&'static str, String)> = vec![
         ("comparing large lists", format!("#set($l = [1..9999])#set($k = [1..9999]){}", loop2("#if($l == $k)#end"))),
         ("comparing large strings", format!("{}#set($t = $s.concat('')){}", big('a'), loop2("#if($s == $t)#end"))),
@@ -117,12 +118,16 @@ fn expensive_renderings_end_at_their_limits() {
             "#set($s = 'a')#foreach($i in [1..22])#set($s = $s.concat($s))#end$s.split('').size()".into(),
         ),
         ("parsing deeply nested JSON", format!("#set($j = $util.parseJson('{deep}'))$j")),
+        // A JSON array read lazily (`$util.parseJson`), indexed and iterated.
+        ("indexing a large JSON array", format!("{json1000}{}", loop2("#set($x = $a[$j])$a.size()"))),
+        ("iterating a large JSON array", format!("{json1000}{}", loop2("#foreach($x in $a)#end"))),
     ];
     for (name, src) in shapes {
         within(name, limit + Duration::from_secs(3), move || {
             let limits = Limits { max_render_time: limit, ..Limits::default() };
             let t = Template::parse(&src, &limits).unwrap_or_else(|e| panic!("{name}: {e}"));
-            match t.render_with(HashMap::new(), &limits, Mode::Aws) {
+            // (`$util` and `$input` are bound: an API Gateway rendering.)
+            match t.render(&Inputs::default(), &limits).map(|r| r.output) {
                 Ok(out) => assert!(out.len() <= limits.max_output_bytes, "{name}"),
                 Err(Error::Limit(_) | Error::Render(_)) => {}
                 Err(e) => panic!("{name}: {e}"),
