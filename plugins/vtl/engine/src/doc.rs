@@ -278,11 +278,17 @@ impl Doc {
     }
 
     /// Writes the object or array at `at` as JSON (json-smart's compact style) straight from
-    /// the nodes, when nothing of the document was made (else `false`, and nothing written).
-    pub(crate) fn write_json(&self, at: u32, out: &mut String) -> bool {
+    /// the nodes, when nothing of the document was made, and returns how many objects and
+    /// arrays it holds. `None`, with nothing written, when something was made, or when a
+    /// container in it is nested `depth` or more deep within it, or it holds more than
+    /// `visits` containers: the limits a walk over the map or list it stands for would meet
+    /// (see `Value::json_walk`), which that walk, not this one, then reports.
+    pub(crate) fn write_json(&self, at: u32, out: &mut String, depth: usize, visits: usize) -> Option<usize> {
         if self.any_made.get() {
-            return false;
+            return None;
         }
+        let start = out.len();
+        let mut containers = 0;
         let end = self.after(at);
         // The open containers: the node each ends before, and its closing bracket.
         let mut open: Vec<(u32, char)> = Vec::new();
@@ -313,14 +319,18 @@ impl Doc {
                     out.push(':');
                     first = true;
                 }
-                Node::Object(_, close) => {
-                    out.push('{');
-                    open.push((close, '}'));
-                    first = true;
-                }
-                Node::Array(_, close) => {
-                    out.push('[');
-                    open.push((close, ']'));
+                Node::Object(_, close) | Node::Array(_, close) => {
+                    // (The container at `at` itself is the caller's to count.)
+                    if node != at {
+                        containers += 1;
+                        if open.len() > depth || containers > visits {
+                            out.truncate(start);
+                            return None;
+                        }
+                    }
+                    let object = matches!(n, Node::Object(..));
+                    out.push(if object { '{' } else { '[' });
+                    open.push((close, if object { '}' } else { ']' }));
                     first = true;
                 }
             }
@@ -328,7 +338,7 @@ impl Doc {
         while let Some((_, c)) = open.pop() {
             out.push(c);
         }
-        true
+        Some(containers)
     }
 
     /// Forgets what was made of the document (see [`Doc::made`]); the maps and lists made

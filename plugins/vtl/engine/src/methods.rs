@@ -137,8 +137,13 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
     if let Value::Json(d, at) = v {
         return call_json(d, *at, name, args, env);
     }
-    // A container passed to a list's or a map's method may end up inside it.
+    // A container passed to a list's or a map's method may end up inside it; one that points
+    // into a lazily read document goes in as the list or map it stands for (so that a list or
+    // map given itself holds itself, and shows `(this Collection)` / `(this Map)`).
     if matches!(v, Value::List(..) | Value::Map(_)) && args.iter().any(value::is_container) {
+        if args.iter().any(|a| matches!(a, Value::Json(..))) {
+            return call_with_made(v, name, args, env);
+        }
         env.note_holder(v);
     }
     let r = match (name, args.len()) {
@@ -165,6 +170,15 @@ pub(crate) fn call(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> 
         env.check_time()?;
     }
     Ok(r.unwrap_or_default())
+}
+
+/// [`call`] with the lazily read JSON objects and arrays among `args` made into the maps and
+/// lists they stand for.
+#[cold]
+#[inline(never)]
+fn call_with_made(v: &Value, name: &str, args: &[Value], env: &mut Env<'_>) -> Result<Value> {
+    let args: Vec<Value> = args.iter().map(|a| a.resolve().into_owned()).collect();
+    call(v, name, &args, env)
 }
 
 /// [`call`] on a lazily read JSON object or array: it answers what it can from its document;

@@ -343,6 +343,11 @@ impl<'a> Env<'a> {
         if let Value::Json(d, at) = &obj {
             obj = d.make(*at);
         }
+        // Stored as the list or map it stands for (see `methods::call`).
+        let v = match &v {
+            Value::Json(d, at) => d.make(*at),
+            _ => v,
+        };
         if value::is_container(&v) {
             self.note_holder(&obj);
         }

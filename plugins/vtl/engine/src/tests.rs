@@ -563,6 +563,7 @@ fn lazily_read_json_behaves_as_maps_and_lists() {
     let body = r#"{"items":[{"id":1,"name":"a/b","tags":["x","y"],"n":{"k":null}},{"id":2,"name":"caf\u00e9 \"q\"","price":2.5,"tags":[],"n":{}}],
         "big": 12345678901234567890, "neg": -7, "t": true, "f": false, "s": "line\nbreak", "empty": {}, "list": [[1,2],[3]],
         "shapes": [{"a":{"id":1},"id":2},{"id":3,"a":{"id":4}},{"a":{"id":5}},{"id":6},{"ab":{"id":7},"xy":8,"id":9}],
+        "deep": [[[[[[[[[[1]]]]]]]]]],
         "wide": [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,{"x":20},21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,[39]]}"#;
     let templates = [
         "$input.path('$')",
@@ -597,6 +598,12 @@ fn lazily_read_json_behaves_as_maps_and_lists() {
         "#foreach($o in $input.path('$.shapes'))$o.id #end",
         // Items far into an array (taken from the list it is made into).
         "#set($w = $input.path('$.wide'))$w[0] $w[15] $w[16] $w[39] $w[-1] $w[-40] $input.path('$.wide[20]') $input.json('$.wide[17]')",
+        // A map or list given itself holds itself (and shows so).
+        "#set($j = $input.path('$.items[0]'))#set($x = $j.put('self', $j))$j",
+        "#set($j = $input.path('$.items[0]'))#set($j.me = $j)$j #set($t = $input.path('$.list'))#set($x = $t.add($t))$t",
+        // Nesting past the limit, partly inside the payload: the same limit either way.
+        "#set($n = $input.path('$.deep'))#foreach($i in [1..250])#set($n = [$n])#end#set($l = $util.parseJson('[]'))#set($d = $l.add($n))$l",
+        "#set($n = $input.path('$.deep'))#foreach($i in [1..240])#set($n = [$n])#end#set($l = $util.parseJson('[]'))#set($d = $l.add($n))$l",
     ];
     for src in templates {
         let lazy = std::panic::catch_unwind(|| aws(src, body).output);

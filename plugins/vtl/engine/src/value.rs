@@ -754,12 +754,23 @@ impl Value {
                 if !walk.enter(out) {
                     return;
                 }
-                let written = d.write_json(*at, out);
+                // The containers inside counted as the walk over the map or list would count
+                // them (a container `MAX_NESTING - depth` levels into this one would be past
+                // the nesting limit), so that the same values meet the same limits.
+                let budget = (MAX_NESTING - walk.depth, MAX_VISITS.saturating_sub(walk.visits));
+                let written = d.write_json(*at, out, budget.0, budget.1);
                 walk.leave();
-                if !written {
-                    d.make(*at).json_walk(out, walk);
+                match written {
+                    Some(containers) => {
+                        walk.visits += containers;
+                        walk.stopped(out);
+                    }
+                    None => {
+                        // Entered once already.
+                        walk.visits -= 1;
+                        d.make(*at).json_walk(out, walk);
+                    }
                 }
-                walk.stopped(out);
             }
             Value::Entry(_) | Value::Object(_) => {
                 let mut text = String::new();
