@@ -110,6 +110,23 @@ impl Doc {
         }
     }
 
+    /// The nodes of the items of the array at `at`, or of the members' values of the object at
+    /// `at` (each after its key), in order; none for anything else.
+    #[inline]
+    fn children(&self, at: u32) -> impl Iterator<Item = u32> + '_ {
+        let (n, object) = match self.nodes[at as usize] {
+            Node::Object(n, _) => (n, 1),
+            Node::Array(n, _) => (n, 0),
+            _ => (0, 0),
+        };
+        let mut node = at + 1 + object;
+        (0..n).map(move |_| {
+            let child = node;
+            node = self.after(child) + object;
+            child
+        })
+    }
+
     /// The value of the node at `at`: a scalar as a value, an object or an array as a value
     /// that points here (or the map or list it was made into).
     #[inline]
@@ -164,25 +181,18 @@ impl Doc {
             }
             _ => false,
         };
-        let Some(&Node::Object(n, _)) = nodes.get(at as usize) else { return None };
+        if !matches!(nodes.get(at as usize), Some(Node::Object(..))) {
+            return None;
+        }
         // Where the last member of a name of this length was.
         let hint = &self.hints[name.len() % 8];
         let guess = at as usize + hint.get() as usize;
         if is(guess) {
             return Some(self.value(guess as u32 + 1));
         }
-        let mut key = at as usize + 1;
-        for _ in 0..n {
-            if is(key) {
-                hint.set(key as u32 - at);
-                return Some(self.value(key as u32 + 1));
-            }
-            key = match nodes.get(key + 1) {
-                Some(&Node::Object(_, end) | &Node::Array(_, end)) => end as usize,
-                _ => key + 2,
-            };
-        }
-        None
+        let found = self.children(at).find(|&value| is(value as usize - 1))?;
+        hint.set(found - 1 - at);
+        Some(self.value(found))
     }
 
     /// Item `i` of the array at `at` (not made), if it has one. The items before it are
@@ -199,31 +209,13 @@ impl Doc {
                 _ => None,
             };
         }
-        let mut item = at + 1;
-        for _ in 0..i {
-            item = self.after(item);
-        }
-        Some(self.value(item))
+        self.children(at).nth(i).map(|item| self.value(item))
     }
 
     /// The items of the array at `at`, or the values of the object at `at` (not made), in
     /// order.
     pub(crate) fn values(self: &Rc<Doc>, at: u32) -> Vec<Value> {
-        let (n, object) = match self.nodes[at as usize] {
-            Node::Object(n, _) => (n, true),
-            Node::Array(n, _) => (n, false),
-            _ => return Vec::new(),
-        };
-        let mut out = Vec::with_capacity(n as usize);
-        let mut node = at + 1;
-        for _ in 0..n {
-            if object {
-                node += 1;
-            }
-            out.push(self.value(node));
-            node = self.after(node);
-        }
-        out
+        self.children(at).map(|child| self.value(child)).collect()
     }
 
     /// The object or array at `at` as an ordinary map or list, made once: its objects and
@@ -234,21 +226,19 @@ impl Doc {
             return v;
         }
         let v = match self.nodes[at as usize] {
-            Node::Object(n, _) => {
-                let mut entries = Vec::with_capacity(n as usize);
-                let mut key = at + 1;
-                for _ in 0..n {
-                    let Node::Key(s, e, _) = self.nodes[key as usize] else {
-                        unreachable!("a member starts with its key")
+            Node::Object(..) => {
+                let entries = self.children(at).map(|value| {
+                    let Node::Key(s, e, _) = self.nodes[value as usize - 1] else {
+                        unreachable!("a member's value follows its key")
                     };
-                    let k = self.keys.borrow_mut().intern(self.slice(s, e));
-                    entries.push((k, self.made_value(key + 1)));
-                    key = self.after(key + 1);
-                }
-                Value::map(JMap::linked_from(entries))
+                    // (The interner is let go of before the value is made: that makes its own keys.)
+                    let key = self.keys.borrow_mut().intern(self.slice(s, e));
+                    (key, self.made_value(value))
+                });
+                Value::map(JMap::linked_from(entries.collect()))
             }
             Node::Array(..) => {
-                let items = self.values_made(at);
+                let items = self.children(at).map(|item| self.made_value(item)).collect();
                 Value::List(Rc::new(RefCell::new(JList(items))), ListKind::Json)
             }
             _ => return self.value(at),
@@ -264,17 +254,6 @@ impl Doc {
             Node::Object(..) | Node::Array(..) => self.make(at),
             _ => self.value(at),
         }
-    }
-
-    fn values_made(self: &Rc<Doc>, at: u32) -> Vec<Value> {
-        let Node::Array(n, _) = self.nodes[at as usize] else { return Vec::new() };
-        let mut out = Vec::with_capacity(n as usize);
-        let mut node = at + 1;
-        for _ in 0..n {
-            out.push(self.made_value(node));
-            node = self.after(node);
-        }
-        out
     }
 
     /// Writes the object or array at `at` as JSON (json-smart's compact style) straight from
